@@ -1,0 +1,5 @@
+"""Shared fixtures. Real components (sshd, SMTP, ODBC databases) come from tests/fixtures/."""
+pytest_plugins = [
+    "tests.fixtures.sshd",
+    "tests.fixtures.smtp",
+]
