@@ -1,0 +1,271 @@
+"""The pipeline's own state database: referrals, caseloads, matches, engagement, escalations,
+quarantine, processed files, disclosures and a summary of every run.
+
+SQLAlchemy Core, so the same code runs on a SQLite file (default) and PostgreSQL (by URL). Every
+write is an UPSERT on a natural key, so re-running a night leaves the same rows and no duplicates.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("night", sa.Date, nullable=False, index=True),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+
+run_counts = sa.Table(
+    "run_counts", metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("step", sa.String(50), primary_key=True),
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("metric", sa.String(50), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+
+watermarks = sa.Table(
+    "watermarks", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(250)),
+)
+
+stops = sa.Table(
+    "stops", metadata,
+    sa.Column("stop_ref", sa.String(64), primary_key=True),
+    sa.Column("stop_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("area", sa.String(100), nullable=False),
+    sa.Column("person_id", sa.String(64), index=True),
+    sa.Column("pnc_id", sa.String(20)),
+    sa.Column("forename", sa.String(100)),
+    sa.Column("surname", sa.String(100)),
+    sa.Column("date_of_birth", sa.Date),
+    sa.Column("gender", sa.String(10)),
+    sa.Column("postcode", sa.String(10)),
+    sa.Column("object_of_search", sa.String(100)),
+    sa.Column("drug_name", sa.String(50)),
+    sa.Column("drug_class", sa.String(1)),
+    sa.Column("quantity", sa.Numeric(12, 3)),
+    sa.Column("quantity_unit", sa.String(20)),
+    sa.Column("offence", sa.String(30)),
+    sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+eligibility_decisions = sa.Table(
+    "eligibility_decisions", metadata,
+    sa.Column("stop_ref", sa.String(64), primary_key=True),
+    sa.Column("eligible", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(50), nullable=False),
+    sa.Column("rule_version", sa.String(30), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+referrals = sa.Table(
+    "referrals", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("stop_ref", sa.String(64), nullable=False, unique=True),
+    sa.Column("person_id", sa.String(64), index=True),
+    sa.Column("yot_id", sa.String(50), nullable=False),
+    sa.Column("area", sa.String(100), nullable=False),
+    sa.Column("referral_date", sa.Date, nullable=False),
+    sa.Column("previous_referral_ref", sa.String(80)),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+caseload_rows = sa.Table(
+    "caseload_rows", metadata,
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("snapshot_date", sa.Date, primary_key=True),
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("referral_ref", sa.String(80)),
+    sa.Column("pnc_id", sa.String(20)),
+    sa.Column("forename", sa.String(100)),
+    sa.Column("surname", sa.String(100)),
+    sa.Column("date_of_birth", sa.Date),
+    sa.Column("gender", sa.String(10)),
+    sa.Column("postcode", sa.String(10)),
+    sa.Column("referral_received", sa.Date),
+    sa.Column("first_contact", sa.Date),
+    sa.Column("assessment_date", sa.Date),
+    sa.Column("sessions_offered", sa.Integer),
+    sa.Column("sessions_attended", sa.Integer),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status_date", sa.Date),
+    sa.Column("source_file", sa.String(255), nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+caseload_snapshots = sa.Table(
+    "caseload_snapshots", metadata,
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("snapshot_date", sa.Date, primary_key=True),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+processed_files = sa.Table(
+    "processed_files", metadata,
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("file_name", sa.String(255), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+matches = sa.Table(
+    "matches", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("method", sa.String(20), nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+engagement = sa.Table(
+    "engagement", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("state", sa.String(30), nullable=False),
+    sa.Column("non_engagement_reason", sa.String(30)),
+    sa.Column("deadline", sa.Date),
+    sa.Column("yot_case_id", sa.String(64)),
+    sa.Column("yot_status", sa.String(20)),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("crime_outcome", sa.Integer),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+escalations = sa.Table(
+    "escalations", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("reason", sa.String(30), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),  # open, notified, acknowledged, resolved
+    sa.Column("opened_night", sa.Date, nullable=False),
+    sa.Column("notified_night", sa.Date),
+    sa.Column("resolved_night", sa.Date),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("deadline", sa.Date),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+escalation_history = sa.Table(
+    "escalation_history", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("reason", sa.String(30), primary_key=True),
+    sa.Column("night", sa.Date, primary_key=True),
+    sa.Column("to_state", sa.String(20), primary_key=True),
+    sa.Column("from_state", sa.String(20)),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine", metadata,
+    sa.Column("source", sa.String(100), primary_key=True),      # e.g. records_system, caseload:reading
+    sa.Column("source_key", sa.String(300), primary_key=True),  # stop ref, or file:line
+    sa.Column("status", sa.String(20), nullable=False),          # held, released, discarded
+    sa.Column("reasons", sa.Text, nullable=False),               # JSON list of {field, check, value}
+    sa.Column("record", sa.Text, nullable=False),                # JSON of the original values
+    sa.Column("first_run_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+report_dispatches = sa.Table(
+    "report_dispatches", metadata,
+    sa.Column("night", sa.Date, primary_key=True),
+    sa.Column("group_id", sa.String(50), primary_key=True),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("report_path", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+# Data Protection Act 2018 s.62 log: who consulted or was shown what, when, and why.
+processing_log = sa.Table(
+    "processing_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("logged_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("operation", sa.String(20), nullable=False),  # collection, consultation, disclosure, ...
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("recipients", sa.Text),
+    sa.Column("subject", sa.Text, nullable=False),           # ids only, never names
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+
+class StateStore:
+    """Access to the state database; each `transaction()` block commits whole or not at all."""
+
+    def __init__(self, url: str | sa.URL, engine: Engine | None = None) -> None:
+        self.engine = engine or sa.create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def create_all(self) -> None:
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def upsert(self, conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
+               update: Iterable[str] | None = None) -> int:
+        """Insert rows, or update the given columns (default: all non-key) where the key exists."""
+        if not rows:
+            return 0
+        keys = [c.name for c in table.primary_key.columns]
+        cols = list(update) if update is not None else [c for c in rows[0] if c not in keys]
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+        if cols:
+            stmt = insert.on_conflict_do_update(
+                index_elements=keys, set_={c: insert.excluded[c] for c in cols})
+        else:
+            stmt = insert.on_conflict_do_nothing(index_elements=keys)
+        for start in range(0, len(rows), 1000):
+            conn.execute(stmt, list(rows[start:start + 1000]))
+        return len(rows)
+
+    def record_counts(self, conn: Connection, run_id: str, step: str,
+                      counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Store {source: {metric: value}} for a step of a run (replacing a retry's figures)."""
+        rows = [{"run_id": run_id, "step": step, "source": source, "metric": metric, "value": int(v)}
+                for source, metrics in counts.items() for metric, v in metrics.items()]
+        self.upsert(conn, run_counts, rows, update=["value"])
+
+    def log_processing(self, conn: Connection, *, operation: str, actor: str, subject: str,
+                       purpose: str, run_id: str, recipients: Sequence[str] | None = None) -> None:
+        conn.execute(processing_log.insert().values(
+            operation=operation, actor=actor, subject=subject, purpose=purpose, run_id=run_id,
+            recipients=json.dumps(list(recipients)) if recipients else None))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

@@ -1,0 +1,283 @@
+"""The scheme configuration: one YAML file, validated on load.
+
+Everything a force would set (areas, YOTs, thresholds, deadlines, recipients, column mappings,
+connection ids) lives in that file; code reads it only through these models, so a bad key fails
+at load time with its path named, never half-way through a night.
+"""
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "scheme.yaml"
+CONFIG_ENV = "DIVERSION_CONFIG"
+
+#: Pipeline fields of the stop record that the records-system mapping must provide.
+REQUIRED_STOP_FIELDS = (
+    "stop_ref", "stop_time", "area", "person_id", "pnc_id", "forename", "surname",
+    "date_of_birth", "gender", "postcode", "search_type", "age_range", "legislation",
+    "object_of_search", "outcome", "drug_name", "drug_class", "quantity", "quantity_unit",
+    "offence", "officer_action", "last_modified",
+)
+#: Pipeline fields of a caseload export row.
+REQUIRED_CASELOAD_FIELDS = (
+    "case_id", "referral_ref", "pnc_id", "forename", "surname", "date_of_birth", "gender",
+    "postcode", "referral_received", "first_contact", "assessment_date", "sessions_offered",
+    "sessions_attended", "status", "status_date",
+)
+OFFENCES = ("possession", "possession_with_intent", "supply")
+CASELOAD_STATUSES = (
+    "referred", "contacted", "engaged", "completed", "declined", "did_not_engage", "closed_other",
+)
+_DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid; the message names the key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Scheme(_Model):
+    name: str
+    force: str
+    timezone: str = "Europe/London"
+    rule_version: str
+
+
+class Connections(_Model):
+    records_system: str
+    state_database: str
+    smtp: str
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class RecordsSystem(_Model):
+    odbc_driver: str
+    dialect: Literal["sqlite", "postgresql", "mssql"]
+    table: str
+    source_timezone: str = "Europe/London"
+    initial_lookback_days: int = Field(120, ge=1)
+    fetch_size: int = Field(5000, ge=1)
+    columns: dict[str, str]
+    offences: dict[str, Literal["possession", "possession_with_intent", "supply"]]
+
+    @field_validator("columns")
+    @classmethod
+    def _all_fields_mapped(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = [f for f in REQUIRED_STOP_FIELDS if f not in v]
+        unknown = [f for f in v if f not in REQUIRED_STOP_FIELDS]
+        if missing:
+            raise ValueError(f"no source column mapped for: {', '.join(missing)}")
+        if unknown:
+            raise ValueError(f"unknown pipeline field(s): {', '.join(unknown)}")
+        bad = [c for c in v.values() if not _IDENTIFIER.match(c)]
+        if bad:
+            raise ValueError(f"not a plain column name: {', '.join(bad)}")
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _plain_table(cls, v: str) -> str:
+        if not _IDENTIFIER.match(v):
+            raise ValueError(f"not a plain table name: {v!r}")
+        return v
+
+    @field_validator("offences")
+    @classmethod
+    def _lower_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower(): val for k, val in v.items()}
+
+
+class Caseload(_Model):
+    file_pattern: str
+    date_format: str = "%d/%m/%Y"
+    stale_after_days: int = Field(2, ge=0)
+    columns: dict[str, str]
+    statuses: dict[str, Literal[
+        "referred", "contacted", "engaged", "completed", "declined", "did_not_engage", "closed_other"]]
+
+    @field_validator("columns")
+    @classmethod
+    def _all_fields_mapped(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = [f for f in REQUIRED_CASELOAD_FIELDS if f not in v]
+        unknown = [f for f in v if f not in REQUIRED_CASELOAD_FIELDS]
+        if missing:
+            raise ValueError(f"no export column mapped for: {', '.join(missing)}")
+        if unknown:
+            raise ValueError(f"unknown pipeline field(s): {', '.join(unknown)}")
+        return v
+
+    @field_validator("statuses")
+    @classmethod
+    def _lower_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower(): val for k, val in v.items()}
+
+    @field_validator("file_pattern")
+    @classmethod
+    def _pattern_has_fields(cls, v: str) -> str:
+        if "{yot}" not in v or "{date" not in v:
+            raise ValueError("must contain {yot} and {date:...}")
+        return v
+
+    def file_name(self, yot_id: str, night: date) -> str:
+        return self.file_pattern.format(yot=yot_id, date=night)
+
+
+class Drug(_Model):
+    drug_class: Literal["A", "B", "C"] = Field(alias="class")
+    max_quantity: Decimal = Field(gt=0)
+    unit: str
+    class_since: date | None = None
+
+
+class Eligibility(_Model):
+    min_age: int = Field(10, ge=0)
+    max_age: int = Field(17, ge=0)
+    exclude_after_non_engagement: bool = True
+    drugs: dict[str, Drug]
+    units: list[str]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Eligibility":
+        if self.min_age > self.max_age:
+            raise ValueError("min_age is above max_age")
+        for name, drug in self.drugs.items():
+            if drug.unit not in self.units:
+                raise ValueError(f"drugs.{name}.unit {drug.unit!r} is not one of units {self.units}")
+        return self
+
+    def drug(self, name: str | None) -> Drug | None:
+        return self.drugs.get((name or "").strip().lower())
+
+
+class BankHolidays(_Model):
+    country: str = "GB"
+    subdivision: str | None = "ENG"
+
+
+class Deadlines(_Model):
+    yot_record: int = Field(ge=1)
+    first_contact: int = Field(ge=1)
+    first_session: int = Field(ge=1)
+
+
+class Engagement(_Model):
+    bank_holidays: BankHolidays = BankHolidays()
+    deadlines: Deadlines
+
+
+class Report(_Model):
+    sender: str
+    subject: str
+    purpose: str
+
+
+class Area(_Model):
+    default_yot: str
+    supervisor_group: str
+
+
+class SupervisorGroup(_Model):
+    name: str
+    recipients: list[str] = Field(min_length=1)
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(bad)}")
+        return v
+
+
+class Yot(_Model):
+    name: str
+    sftp_connection: str
+    export_dir: str
+    postcode_districts: list[str]
+
+    @field_validator("postcode_districts")
+    @classmethod
+    def _districts(cls, v: list[str]) -> list[str]:
+        norm = [d.strip().upper() for d in v]
+        bad = [d for d in norm if not _DISTRICT.match(d)]
+        if bad:
+            raise ValueError(f"not a postcode district: {', '.join(bad)}")
+        return norm
+
+
+class Retention(_Model):
+    staging_days: int = Field(30, ge=1)
+    quarantine_days: int = Field(90, ge=1)
+
+
+class SchemeConfig(_Model):
+    scheme: Scheme
+    connections: Connections
+    records_system: RecordsSystem
+    caseload: Caseload
+    eligibility: Eligibility
+    engagement: Engagement
+    report: Report
+    areas: dict[str, Area]
+    supervisor_groups: dict[str, SupervisorGroup]
+    yots: dict[str, Yot]
+    retention: Retention = Retention()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "SchemeConfig":
+        for name, area in self.areas.items():
+            if area.default_yot not in self.yots:
+                raise ValueError(f"areas.{name}.default_yot {area.default_yot!r} is not a configured YOT")
+            if area.supervisor_group not in self.supervisor_groups:
+                raise ValueError(
+                    f"areas.{name}.supervisor_group {area.supervisor_group!r} is not a configured group")
+        seen: dict[str, str] = {}
+        for yot_id, yot in self.yots.items():
+            for district in yot.postcode_districts:
+                if district in seen:
+                    raise ValueError(
+                        f"yots.{yot_id}.postcode_districts: {district} is already served by {seen[district]}")
+                seen[district] = yot_id
+        return self
+
+    def district_to_yot(self) -> dict[str, str]:
+        return {d: yot_id for yot_id, yot in self.yots.items() for d in yot.postcode_districts}
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid configuration in {path}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> SchemeConfig:
+    """Load and validate the scheme configuration (explicit path, $DIVERSION_CONFIG, or the default)."""
+    cfg_path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    try:
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {cfg_path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration file {cfg_path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"configuration file {cfg_path} must hold a mapping at the top level")
+    try:
+        return SchemeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(cfg_path, exc)) from None

@@ -1,0 +1,127 @@
+"""The stop record contract: what a validated stop from the records system looks like.
+
+Static checks (published code lists, formats) live on the model; checks that depend on the
+scheme configuration (areas, the drug reference table) are added by `stop_schema`.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas import codes
+from schemas.config import SchemeConfig
+from schemas.identifiers import PNC_PATTERN, POSTCODE_PATTERN, pnc_is_valid
+
+UTC_TIME = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
+
+
+class StopRecord(pa.DataFrameModel):
+    """A stop as the pipeline uses it, after mapping and type normalisation."""
+
+    stop_ref: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    stop_time: Series[UTC_TIME]
+    area: Series[str]
+    person_id: Series[str] = pa.Field(nullable=True)
+    pnc_id: Series[str] = pa.Field(nullable=True, str_matches=PNC_PATTERN)
+    forename: Series[str] = pa.Field(nullable=True)
+    surname: Series[str] = pa.Field(nullable=True)
+    date_of_birth: Series[pa.DateTime] = pa.Field(nullable=True)
+    gender: Series[str] = pa.Field(nullable=True, isin=codes.GENDERS)
+    postcode: Series[str] = pa.Field(nullable=True, str_matches=POSTCODE_PATTERN)
+    search_type: Series[str] = pa.Field(isin=codes.SEARCH_TYPES)
+    age_range: Series[str] = pa.Field(nullable=True, isin=codes.AGE_RANGES)
+    legislation: Series[str] = pa.Field(nullable=True, isin=codes.LEGISLATION)
+    object_of_search: Series[str] = pa.Field(nullable=True, isin=codes.OBJECTS_OF_SEARCH)
+    outcome: Series[str] = pa.Field(nullable=True, isin=codes.OUTCOMES)
+    drug_name: Series[str] = pa.Field(nullable=True)
+    drug_class: Series[str] = pa.Field(nullable=True, isin=("A", "B", "C"))
+    quantity: Series[float] = pa.Field(nullable=True, gt=0)
+    quantity_unit: Series[str] = pa.Field(nullable=True)
+    offence: Series[str] = pa.Field(nullable=True)
+    officer_action: Series[str] = pa.Field(nullable=True)
+    last_modified: Series[UTC_TIME]
+
+    @pa.check("pnc_id", name="PNC id check letter")
+    def pnc_check_letter(cls, pnc: Series[str]) -> Series[bool]:
+        return pnc.isna() | pnc.map(lambda v: pd.isna(v) or pnc_is_valid(v)).astype(bool)
+
+    @pa.dataframe_check(name="date of birth before the stop")
+    def dob_before_stop(cls, df: pd.DataFrame) -> Series[bool]:
+        stop_day = df["stop_time"].dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
+        return df["date_of_birth"].isna() | (df["date_of_birth"] < stop_day)
+
+    @pa.dataframe_check(name="age at the stop is at most 110")
+    def age_plausible(cls, df: pd.DataFrame) -> Series[bool]:
+        age = _age_at_stop(df)
+        return age.isna() | (age <= 110)
+
+    @pa.dataframe_check(name="age at the stop is 10 or over (age of criminal responsibility)")
+    def age_of_responsibility(cls, df: pd.DataFrame) -> Series[bool]:
+        age = _age_at_stop(df)
+        return age.isna() | (age >= 10) | (df["date_of_birth"] >= _stop_day(df))
+
+    @pa.dataframe_check(name="date of birth present for a drugs stop")
+    def dob_for_drug_stop(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["date_of_birth"].notna() | ~_is_drug_find(df)
+
+    @pa.dataframe_check(name="quantity and unit given together")
+    def quantity_with_unit(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["quantity"].isna() == df["quantity_unit"].isna()
+
+    @pa.dataframe_check(name="offence recorded when a drug was found")
+    def offence_for_drug(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["offence"].notna() | df["drug_name"].isna()
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+def _stop_day(df: pd.DataFrame) -> pd.Series:
+    return df["stop_time"].dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
+
+
+def _age_at_stop(df: pd.DataFrame) -> pd.Series:
+    """Whole years between date of birth and the (local) day of the stop."""
+    dob, day = df["date_of_birth"], _stop_day(df)
+    years = day.dt.year - dob.dt.year
+    before_birthday = (day.dt.month < dob.dt.month) | (
+        (day.dt.month == dob.dt.month) & (day.dt.day < dob.dt.day))
+    return years - before_birthday.astype("Int64")
+
+
+def _is_drug_find(df: pd.DataFrame) -> pd.Series:
+    return df["drug_name"].notna()
+
+
+def stop_schema(config: SchemeConfig) -> pa.DataFrameSchema:
+    """The stop contract with the scheme's areas and drug reference table as checks."""
+    drugs = config.eligibility.drugs
+    units = list(config.eligibility.units)
+    base = StopRecord.to_schema()
+
+    def drug_known(df: pd.DataFrame) -> pd.Series:
+        return df["drug_name"].isna() | df["drug_name"].isin(list(drugs))
+
+    def class_consistent(df: pd.DataFrame) -> pd.Series:
+        expected = df["drug_name"].map({n: d.drug_class for n, d in drugs.items()})
+        since = df["drug_name"].map({n: d.class_since for n, d in drugs.items()})
+        day = _stop_day(df).dt.date
+        controlled_then = since.isna() | (day >= since.where(since.notna(), day))
+        return (df["drug_class"].isna() | expected.isna() | (df["drug_class"] == expected)
+                | ~controlled_then.astype(bool))
+
+    columns = dict(base.columns)
+    columns["area"] = columns["area"].set_checks(
+        [pa.Check.isin(list(config.areas), name="area is a configured local policing area")])
+    columns["quantity_unit"] = columns["quantity_unit"].set_checks(
+        [pa.Check.isin(units, name="quantity unit is allowed")])
+    checks = list(base.checks) + [
+        pa.Check(drug_known, name="drug is in the reference table"),
+        pa.Check(class_consistent, name="drug class matches the reference table"),
+    ]
+    return pa.DataFrameSchema(columns=columns, checks=checks, strict=False, coerce=False,
+                              name="stop record")

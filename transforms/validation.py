@@ -1,0 +1,78 @@
+"""Split a batch into valid rows and quarantined rows, each with the reasons a person can act on.
+
+Two kinds of failure are merged per row: values that could not be read as their type (found while
+typing the raw strings) and contract checks that failed (pandera, lazily, so all are collected).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+FAILURE_COLUMNS = ["row", "field", "check", "value"]
+
+
+class BatchRejected(ValueError):
+    """The whole batch breaks its contract (a missing column, a wrong type), not single rows."""
+
+
+@dataclass(frozen=True)
+class SplitBatch:
+    valid: pd.DataFrame        # typed rows that passed every check
+    quarantined: pd.DataFrame  # raw (original) rows that failed, with a `reasons` column
+    failures: pd.DataFrame     # one row per (row, field, check): the evidence behind the reasons
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"read": len(self.valid) + len(self.quarantined), "valid": len(self.valid),
+                "quarantined": len(self.quarantined)}
+
+
+def parse_failures(raw: pd.Series, parsed: pd.Series, field: str, check: str) -> pd.DataFrame:
+    """Rows where a raw value was given but could not be read as its type."""
+    bad = raw.notna() & parsed.isna()
+    return pd.DataFrame({"row": raw.index[bad], "field": field, "check": check,
+                         "value": raw[bad].astype(str).to_numpy()}, columns=FAILURE_COLUMNS)
+
+
+def contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """Every failed check of the contract, one row per (row, field, check)."""
+    try:
+        schema.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    whole = cases[cases["index"].isna()]
+    if not whole.empty:
+        problems = "; ".join(sorted({f"{c.column}: {c.check}" for c in whole.itertuples()}))
+        raise BatchRejected(f"{schema.name or 'batch'} breaks its contract as a whole: {problems}")
+    frame_level = cases["schema_context"] == "DataFrameSchema"
+    out = pd.DataFrame({
+        "row": cases["index"].astype("int64").to_numpy(),
+        "field": cases["column"].where(~frame_level, None).to_numpy(),
+        "check": cases["check"].astype(str).to_numpy(),
+        "value": cases["failure_case"].astype(str).where(~frame_level, None).to_numpy(),
+    }, columns=FAILURE_COLUMNS)
+    return out.drop_duplicates(["row", "field", "check"]).reset_index(drop=True)
+
+
+def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) -> SplitBatch:
+    """Valid typed rows go on; failing rows are kept in their original form with their reasons."""
+    failures = failures.drop_duplicates(["row", "field", "check"]).sort_values(["row", "check"])
+    bad_rows = pd.Index(failures["row"].unique())
+    reasons = {
+        row: [{k: (None if pd.isna(v) else v) for k, v in rec.items() if k != "row"}
+              for rec in grp.to_dict("records")]
+        for row, grp in failures.groupby("row", sort=True)
+    }
+    quarantined = raw.loc[raw.index.isin(bad_rows)].copy()
+    quarantined["reasons"] = [reasons[i] for i in quarantined.index]
+    valid = typed.loc[~typed.index.isin(bad_rows)].copy()
+    return SplitBatch(valid=valid, quarantined=quarantined, failures=failures.reset_index(drop=True))
+
+
+def describe_reasons(reasons: list[dict]) -> str:
+    """One line for a person: 'field: check' pairs, without the values (they may be personal)."""
+    return "; ".join(f"{r['field']}: {r['check']}" if r.get("field") else r["check"] for r in reasons)
