@@ -5,6 +5,7 @@ typing the raw strings) and contract checks that failed (pandera, lazily, so all
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,10 +53,29 @@ def contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Dat
     out = pd.DataFrame({
         "row": cases["index"].astype("int64").to_numpy(),
         "field": cases["column"].where(~frame_level, None).to_numpy(),
-        "check": cases["check"].astype(str).to_numpy(),
+        "check": cases["check"].astype(str).map(readable_check).to_numpy(),
         "value": cases["failure_case"].astype(str).where(~frame_level, None).to_numpy(),
     }, columns=FAILURE_COLUMNS)
     return out.drop_duplicates(["row", "field", "check"]).reset_index(drop=True)
+
+
+_BUILTIN_CHECKS = (  # pandera's built-in check names, as a person would say them
+    (re.compile(r"^isin\("), "not a recognised code"),
+    (re.compile(r"^str_matches\("), "not in the expected format"),
+    (re.compile(r"^greater_than\((.*)\)$"), r"must be more than \1"),
+    (re.compile(r"^greater_than_or_equal_to\((.*)\)$"), r"must be at least \1"),
+    (re.compile(r"^str_length\("), "must not be empty"),
+    (re.compile(r"^field_uniqueness$"), "duplicate (must be unique)"),
+    (re.compile(r"^not_nullable$"), "required value is blank"),
+    (re.compile(r"^dtype\((.*)\)$"), r"wrong type (expected \1)"),
+)
+
+
+def readable_check(check: str) -> str:
+    for pattern, text in _BUILTIN_CHECKS:
+        if pattern.search(check):
+            return pattern.sub(text, check) if "\\1" in text else text
+    return check
 
 
 def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) -> SplitBatch:

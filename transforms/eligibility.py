@@ -1,0 +1,109 @@
+"""Who is offered diversion: the scheme's eligibility rules, applied to validated stops.
+
+Every stop gets a decision and a reason code, stamped with the rule version, so that a later
+question ("why was this child not referred?") has an answer in the state database.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from schemas.config import SchemeConfig
+from schemas.identifiers import postcode_district
+
+ELIGIBLE = "eligible"
+NON_ENGAGEMENT_STATES = ("declined", "did_not_engage", "no_yot_record", "no_first_contact",
+                         "no_session")
+REASONS = {
+    ELIGIBLE: "Eligible for diversion",
+    "no_drug_found": "No drug found",
+    "adult": "18 or over on the day of the stop",
+    "under_age_of_responsibility": "Under the age of criminal responsibility",
+    "intent_to_supply": "Possession with intent to supply",
+    "supply": "Supply",
+    "larger_quantity": "More than the small-quantity threshold",
+    "quantity_unit_mismatch": "Quantity unit differs from the threshold's unit",
+    "quantity_missing": "No quantity recorded",
+    "previous_non_engagement": "A previous diversion ended in non-engagement",
+}
+
+
+def age_on(dob: pd.Series, day: pd.Series) -> pd.Series:
+    """Whole years of age on `day` (a birthday counts on the day itself, 29 Feb on 1 Mar)."""
+    years = day.dt.year - dob.dt.year
+    before_birthday = (day.dt.month < dob.dt.month) | (
+        (day.dt.month == dob.dt.month) & (day.dt.day < dob.dt.day))
+    return years - before_birthday.astype("int64")
+
+
+def local_stop_day(stop_time: pd.Series, timezone: str) -> pd.Series:
+    return stop_time.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+
+
+def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
+                       config: SchemeConfig) -> pd.DataFrame:
+    """One decision per stop: stop_ref, eligible, reason, rule_version, previous_referral_ref.
+
+    `history` holds earlier referrals (referral_ref, person_id, stop_time, state) so that a
+    previous non-engagement and a repeat stop are recognised.
+    """
+    rules = config.eligibility
+    day = local_stop_day(stops["stop_time"], config.scheme.timezone)
+    age = age_on(stops["date_of_birth"], day)
+    drugs = rules.drugs
+    threshold = stops["drug_name"].map({n: float(d.max_quantity) for n, d in drugs.items()})
+    unit = stops["drug_name"].map({n: d.unit for n, d in drugs.items()})
+
+    previous = _previous_referrals(stops, history)
+    reason = pd.Series(ELIGIBLE, index=stops.index, dtype="str")
+    conditions = [  # first matching rule wins; order is the order of the scheme's rules
+        ("no_drug_found", stops["drug_name"].isna()),
+        ("adult", age > rules.max_age),
+        ("under_age_of_responsibility", age < rules.min_age),
+        ("intent_to_supply", stops["offence"] == "possession_with_intent"),
+        ("supply", stops["offence"] == "supply"),
+        ("quantity_missing", stops["quantity"].isna()),
+        ("quantity_unit_mismatch", stops["quantity_unit"] != unit),
+        ("larger_quantity", stops["quantity"] > threshold),
+        ("previous_non_engagement",
+         previous["previous_state"].isin(NON_ENGAGEMENT_STATES) & rules.exclude_after_non_engagement),
+    ]
+    for code, hit in reversed(conditions):
+        hit = hit.fillna(False).astype(bool)
+        reason = reason.where(~hit, code)
+    return pd.DataFrame({
+        "stop_ref": stops["stop_ref"],
+        "eligible": reason == ELIGIBLE,
+        "reason": reason,
+        "rule_version": config.scheme.rule_version,
+        "previous_referral_ref": previous["previous_referral_ref"],
+    }, index=stops.index)
+
+
+def _previous_referrals(stops: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """For each stop, the same person's most recent earlier referral and its engagement state."""
+    out = pd.DataFrame({"previous_referral_ref": pd.Series(None, index=stops.index, dtype="str"),
+                        "previous_state": pd.Series(None, index=stops.index, dtype="str")})
+    if history.empty:
+        return out
+    left = stops[["stop_ref", "person_id", "stop_time"]].reset_index()
+    right = history.rename(columns={"stop_time": "previous_time"})
+    pairs = left.merge(right, on="person_id", how="inner")
+    pairs = pairs[(pairs["previous_time"] < pairs["stop_time"]) & (pairs["stop_ref"] != pairs["referral_stop_ref"])]
+    if pairs.empty:
+        return out
+    latest = pairs.sort_values("previous_time").groupby("index").tail(1).set_index("index")
+    out.loc[latest.index, "previous_referral_ref"] = latest["referral_ref"]
+    out.loc[latest.index, "previous_state"] = latest["state"]
+    return out
+
+
+def referral_ref_for(stop_ref: pd.Series) -> pd.Series:
+    """Referral references derive from the stop, so a re-run never creates a second referral."""
+    return "DR-" + stop_ref.astype("str")
+
+
+def route_to_yot(postcodes: pd.Series, areas: pd.Series, config: SchemeConfig) -> pd.Series:
+    """The YOT of the child's home authority (postcode district), else the stop area's default."""
+    by_district = postcodes.map(postcode_district, na_action="ignore").map(config.district_to_yot())
+    by_area = areas.map({name: a.default_yot for name, a in config.areas.items()})
+    return by_district.where(by_district.notna(), by_area).astype("str")
