@@ -1,4 +1,6 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,7 +16,9 @@ system-packages:
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade "pip>=24"
-	@$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	@echo "installing diversion-sync and its pinned dependencies into $(VENV)"
+	@$(PY) -m pip install -q -c constraints.txt -e ".[test]" --config-settings editable_mode=compat \
+		2>&1 | { grep -v -e "is ignored: it is neither" -e "^ *$$" || true; }
 	@touch $(STAMP)
 
 demo: install

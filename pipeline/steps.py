@@ -123,10 +123,10 @@ def validate_stops(res: Resources, run: NightlyRun) -> dict:
     stop_rows = valid.assign(date_of_birth=valid["date_of_birth"].dt.date)[cols].assign(run_id=run.run_id)
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.stops, _nulls(stop_rows.to_dict("records")))
-        res.state.upsert(conn, db.quarantine, _quarantine_rows(
-            batch, RECORDS_SOURCE, batch.quarantined["stop_ref"].fillna(
-                "row " + batch.quarantined.index.astype(str)), run),
-            update=["reasons", "record", "run_id"])
+        keys = batch.quarantined["stop_ref"].fillna(
+            pd.Series("row " + batch.quarantined.index.astype(str), index=batch.quarantined.index))
+        res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, RECORDS_SOURCE, keys, run),
+                         update=["reasons", "record", "run_id"])
         res.state.record_counts(conn, run.run_id, "validate", {RECORDS_SOURCE: counts})
     for idx in batch.quarantined.index:
         log.warning("stop %s quarantined: %s", batch.quarantined.at[idx, "stop_ref"],
@@ -456,7 +456,7 @@ def summarise_run(state: StateStore, run_id: str) -> dict:
         return int(hit["value"].sum())
 
     states = counts[(counts["step"] == "engagement") & (counts["source"] == "states")]
-    state = dict(zip(states["metric"], states["value"].astype(int)))
+    by_state = dict(zip(states["metric"], states["value"].astype(int)))
     caseloads = counts[(counts["step"] == "validate") & counts["source"].str.startswith("caseload:")]
     escalated = _read_sql(state, sa.select(sa.func.count()).select_from(db.escalations).where(
         db.escalations.c.state.in_(["open", "notified", "acknowledged"]))).iloc[0, 0]
@@ -471,10 +471,10 @@ def summarise_run(state: StateStore, run_id: str) -> dict:
         "caseload rows quarantined": int(caseloads[caseloads["metric"] == "quarantined"]["value"].sum()),
         "matched": get("match", "all", "matched"),
         "possible matches for review": get("match", "all", "possible"),
-        "engaged": state.get("engaged", 0) + state.get("completed", 0),
-        "not engaged": sum(state.get(s, 0) for s in (
+        "engaged": by_state.get("engaged", 0) + by_state.get("completed", 0),
+        "not engaged": sum(by_state.get(s, 0) for s in (
             "declined", "did_not_engage", "no_yot_record", "no_first_contact", "no_session")),
-        "awaiting": sum(state.get(s, 0) for s in ("awaiting_yot_record", "awaiting_contact", "contacted")),
+        "awaiting": sum(by_state.get(s, 0) for s in ("awaiting_yot_record", "awaiting_contact", "contacted")),
         "escalated (open cases)": int(escalated),
         "newly escalated tonight": get("escalation", "all", "opened"),
         "stale YOTs": sorted(counts[(counts["step"] == "engagement")

@@ -1,0 +1,115 @@
+"""The whole night against the demo world: real SQLite ODBC, real sshd, real SMTP.
+
+The escalated young people must be exactly the generator's non-engagers (by identity), and
+running the same night again must leave the same state and send no second email.
+"""
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from connectors import state_db as db
+from demo.stack import DemoStack
+from pipeline.context import NightlyRun
+from pipeline.runner import run_night
+
+ACTIVE = ("open", "notified", "acknowledged")
+# Columns that record which run or when, not what: left out when comparing two runs' state.
+BOOKKEEPING = {"run_id", "first_run_id", "sent_at", "logged_at", "started_at", "finished_at"}
+STATE_TABLES = ("stops", "eligibility_decisions", "referrals", "caseload_rows", "caseload_snapshots",
+                "processed_files", "matches", "engagement", "escalations", "escalation_history",
+                "quarantine", "report_dispatches", "watermarks")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with DemoStack(Path(tempfile.mkdtemp(prefix="diversion-e2e-"))) as running:
+        yield running
+
+
+def _escalated(state: db.StateStore) -> set[str]:
+    with state.engine.connect() as conn:
+        return {r for (r,) in conn.execute(sa.select(db.escalations.c.referral_ref).where(
+            db.escalations.c.state.in_(ACTIVE)))}
+
+
+def _snapshot(state: db.StateStore) -> dict[str, pd.DataFrame]:
+    out = {}
+    with state.engine.connect() as conn:
+        for name in STATE_TABLES:
+            table = db.metadata.tables[name]
+            cols = [c for c in table.columns if c.name not in BOOKKEEPING]
+            frame = pd.DataFrame(conn.execute(sa.select(*cols)).fetchall(), columns=[c.name for c in cols])
+            out[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True).astype(str)
+    return out
+
+
+def _plan(stack: DemoStack, run_id: str) -> NightlyRun:
+    return NightlyRun.plan(run_id, stack.night, stack.config.scheme.timezone, root=stack.data_dir)
+
+
+@pytest.fixture(scope="module")
+def first_run(stack):
+    res = stack.resources()
+    summary = run_night(res, _plan(stack, "scheduled__2026-11-25T02:00:00+00:00"))
+    return res, summary
+
+
+def test_escalated_young_people_are_the_ground_truth(stack, first_run):
+    res, summary = first_run
+    truth = stack.world.truth
+    assert _escalated(res.state) == set(truth["escalated_referral_refs"])
+    with res.state.engine.connect() as conn:
+        persons = {p for (p,) in conn.execute(
+            sa.select(db.referrals.c.person_id).join(db.escalations, db.escalations.c.referral_ref
+                                                     == db.referrals.c.referral_ref))}
+        eligible = {s for (s,) in conn.execute(sa.select(db.eligibility_decisions.c.stop_ref).where(
+            db.eligibility_decisions.c.eligible))}
+        quarantined = {k for (k,) in conn.execute(sa.select(db.quarantine.c.source_key).where(
+            db.quarantine.c.source == "records_system"))}
+    assert persons == set(truth["escalated_person_ids"])
+    assert eligible == set(truth["eligible_stop_refs"])
+    assert quarantined == set(truth["quarantined_stop_refs"])
+    assert summary["stops extracted"] == truth["stops"]
+    assert summary["caseload rows quarantined"] == truth["caseload_rows_quarantined"]
+    assert summary["stale YOTs"] == truth["stale_yots"]
+
+
+def test_counts_reconcile_for_every_source(first_run):
+    res, _ = first_run
+    with res.state.engine.connect() as conn:
+        counts = pd.DataFrame(conn.execute(sa.select(db.run_counts).where(
+            db.run_counts.c.step == "validate")).fetchall())
+    per_source = counts.pivot_table(index="source", columns="metric", values="value", aggfunc="sum")
+    assert len(per_source) >= 2
+    assert (per_source["read"] == per_source["valid"] + per_source["quarantined"]).all()
+
+
+def test_each_supervisor_group_gets_one_email_with_its_cases(stack, first_run):
+    res, _ = first_run
+    messages = stack.mail.messages()
+    assert messages, "no report was sent"
+    with res.state.engine.connect() as conn:
+        dispatched = pd.DataFrame(conn.execute(sa.select(db.report_dispatches)).fetchall())
+        disclosures = conn.execute(sa.select(sa.func.count()).select_from(db.processing_log).where(
+            db.processing_log.c.operation == "disclosure")).scalar()
+    assert len(messages) == len(dispatched) == disclosures
+    sent_refs = set()
+    for message in messages:
+        html = message.get_body(("html",)).get_content()
+        sent_refs |= {ref for ref in stack.world.truth["escalated_referral_refs"] if ref in html}
+    assert sent_refs == set(stack.world.truth["escalated_referral_refs"])
+
+
+def test_same_night_again_gives_same_state_and_no_second_email(stack, first_run):
+    res, _ = first_run
+    before = _snapshot(res.state)
+    sent_before = len(stack.mail.messages())
+    run_night(res, _plan(stack, "scheduled__2026-11-25T02:00:00+00:00"))  # a retry of the run
+    run_night(res, _plan(stack, "manual__2026-11-25T09:00:00+00:00"))     # a manual re-run
+    after = _snapshot(res.state)
+    for name in STATE_TABLES:
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+    assert len(stack.mail.messages()) == sent_before

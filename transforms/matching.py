@@ -1,0 +1,1020 @@
+"""Find each police-referred child in the YOT caseload export.
+
+A missed match makes an engaged child look like a non-engager (and sends them
+to prosecution); a false match hides a non-engager. So the engine is a
+conservative record linker: exact shared identifiers first, then a
+Fellegi-Sunter style score over blocked candidate pairs, one-to-one greedy
+assignment, and anything ambiguous is returned as ``possible`` for a person to
+review rather than guessed.
+
+The only public entry point is :func:`match_people`; every tunable number lives
+in :class:`MatchSettings` (settings separated from the engine, as in splink).
+Nothing here logs names or dates of birth: log lines carry counts only.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+
+__all__ = [
+    "DateWeights",
+    "GenderWeights",
+    "MatchSettings",
+    "NameWeights",
+    "PostcodeWeights",
+    "match_people",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NICKNAMES = Path(__file__).with_name("data") / "nicknames.csv"
+
+PERSON_COLUMNS = (
+    "record_id",
+    "forename",
+    "surname",
+    "date_of_birth",
+    "gender",
+    "postcode",
+    "pnc_id",
+    "referral_ref",
+)
+OUTPUT_COLUMNS = ("left_id", "right_id", "score", "status", "method", "reasons")
+
+MATCHED, POSSIBLE = "matched", "possible"
+
+
+# --------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NameWeights:
+    """log2(m/u) weights for one name field; a missing value always scores 0.
+
+    ``alias`` is the partial agreement that is not spelling: a nickname or the
+    first part of a multi-part forename, or one side of a double-barrelled
+    surname.
+    """
+
+    exact: float
+    alias: float
+    close: float
+    similar: float
+    different: float
+
+
+@dataclass(frozen=True)
+class DateWeights:
+    """log2(m/u) weights for date of birth; missing scores 0.
+
+    ``one_digit`` is low on purpose: about 45 of the ~2,900 dates a 10-17 year
+    old can have are "one digit off" a given date (same month, or one typed
+    digit), so two different children with the same common name land there
+    far more often than on the one transposed date.
+    """
+
+    exact: float = 9.0
+    transposed: float = 6.0
+    one_digit: float = 3.0
+    different: float = -7.0
+
+
+@dataclass(frozen=True)
+class PostcodeWeights:
+    """log2(m/u) weights for postcode; missing (or unparseable, e.g. "NFA") scores 0.
+
+    Disagreement is only mildly negative because children in care move often.
+    """
+
+    full: float = 5.0
+    sector: float = 3.0
+    district: float = 2.0
+    different: float = -1.0
+
+
+@dataclass(frozen=True)
+class GenderWeights:
+    """log2(m/u) weights for gender; missing scores 0."""
+
+    agree: float = 0.5
+    different: float = -3.0
+
+
+def _forename_weights() -> NameWeights:
+    # `different` and `similar` are deliberately harsh: twins share surname,
+    # date of birth, postcode and usually gender, and only the forename tells
+    # them apart, sometimes by little (Jack/Jake).
+    return NameWeights(exact=7.0, alias=6.0, close=5.0, similar=-5.0, different=-9.0)
+
+
+def _surname_weights() -> NameWeights:
+    return NameWeights(exact=7.0, alias=6.0, close=5.0, similar=1.0, different=-6.0)
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Every tunable of :func:`match_people`.
+
+    Score = sum of the field weights (log2 m/u; a missing value scores 0).
+    A pair whose names are swapped is scored on the crossed comparison less
+    ``swap_penalty``. Defaults, with the cases they were chosen for:
+
+    - ``match_threshold`` 17.0: one corruption on a name or date of birth plus a
+      missing postcode still matches (surname typo 21.5, nickname with
+      transposed date 19.5, one-digit-off date 17.5); twins never do (Olivia
+      vs Emily with everything else equal = 12.5; Jack vs Jake = 16.5). A
+      one-digit-off date plus another slip and no postcode (15.5) is only
+      ``possible``: an unreviewed false match is worse than a reviewed true
+      one.
+    - ``possible_threshold`` 10.0: puts a wrong date of birth or an unknown
+      preferred forename (12.5) in front of a reviewer. A lone twin scores the
+      same, so it is shown for review too, never matched. Unrelated children
+      sharing a date of birth score about -6.
+    - ``ambiguity_margin`` 2.0 (a likelihood ratio of 4): duplicate caseload
+      rows or a forename-less record next to twins become ``possible``.
+    - ``identifier_conflict_threshold`` 0.0: a referral-ref/PNC match whose
+      personal details score below this (e.g. forename and surname both
+      different) is downgraded to ``possible``: a mistyped reference must not
+      hide a non-engager. ``None`` trusts identifiers unconditionally.
+    - ``jw_close`` 0.92 / ``jw_similar`` 0.85: Jaro-Winkler levels. A single
+      slip (one insertion, deletion, substitution or adjacent transposition)
+      also counts as close unless it changes the first letter of a name of
+      under 5 letters (Ava/Eva are more likely two children than a typo).
+    - ``blocking_rules``: names from the blocking registry; a pair is scored
+      if any rule gives both records the same key.
+    - ``max_block_size`` 500: a blocking key shared by more records than this
+      on either side (a placeholder date, the YOT office postcode) is skipped
+      so the work stays linear; the other blocks still cover those records.
+    - ``nickname_path``: CSV ``name,canonical`` (the packaged table by default).
+    """
+
+    match_threshold: float = 17.0
+    possible_threshold: float = 10.0
+    ambiguity_margin: float = 2.0
+    forename: NameWeights = field(default_factory=_forename_weights)
+    surname: NameWeights = field(default_factory=_surname_weights)
+    date_of_birth: DateWeights = field(default_factory=DateWeights)
+    postcode: PostcodeWeights = field(default_factory=PostcodeWeights)
+    gender: GenderWeights = field(default_factory=GenderWeights)
+    swap_penalty: float = 1.0
+    jw_close: float = 0.92
+    jw_similar: float = 0.85
+    identifier_conflict_threshold: float | None = 0.0
+    max_block_size: int = 500
+    blocking_rules: tuple[str, ...] = (
+        "date_of_birth",
+        "date_of_birth_transposed",
+        "surname_soundex_year",
+        "forename_initial_surname_soundex",
+        "names_swapped",
+        "forename_partial_date_of_birth",
+        "postcode",
+    )
+    nickname_path: Path = DEFAULT_NICKNAMES
+
+    def __post_init__(self) -> None:
+        if self.possible_threshold > self.match_threshold:
+            raise ValueError("possible_threshold must not exceed match_threshold")
+        if self.ambiguity_margin < 0:
+            raise ValueError("ambiguity_margin must be >= 0")
+        unknown = set(self.blocking_rules) - set(_BLOCKING_RULES)
+        if unknown:
+            raise ValueError(f"unknown blocking rules: {sorted(unknown)}")
+
+
+# --------------------------------------------------------------------------
+# Normalisation (pure, per value; applied to unique values only)
+# --------------------------------------------------------------------------
+
+_NON_LETTER = re.compile(r"[^a-z\s-]")
+_SEPARATOR = re.compile(r"[\s-]+")
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+_OUTWARD = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+_PNC = re.compile(r"^(\d{2}|\d{4})/?0*(\d{1,7})([A-Z])$")
+_GENDERS = {"m": "M", "male": "M", "boy": "M", "f": "F", "female": "F", "girl": "F"}
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
+
+
+@lru_cache(maxsize=65536)
+def _name_tokens(value: str) -> tuple[str, ...]:
+    """Lowercase ASCII tokens: accents, apostrophes and digits dropped; hyphen/space split."""
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    cleaned = _NON_LETTER.sub("", ascii_text.lower().replace("'", ""))
+    return tuple(token for token in _SEPARATOR.split(cleaned) if token)
+
+
+def _clean_name(value: object) -> str | None:
+    """Tokens joined by single spaces, so "Smith-Jones" == "smith  jones"."""
+    if _is_missing(value):
+        return None
+    tokens = _name_tokens(str(value))
+    return " ".join(tokens) or None
+
+
+@lru_cache(maxsize=65536)
+def _split_postcode(value: str) -> tuple[str | None, str | None, str | None]:
+    """(full, sector, district) of a UK postcode; an outward code alone gives district only."""
+    compact = re.sub(r"[^A-Z0-9]", "", value.upper())
+    parsed = _POSTCODE.match(compact)
+    if parsed:
+        outward, inward = parsed.groups()
+        return f"{outward} {inward}", f"{outward} {inward[0]}", outward
+    if _OUTWARD.match(compact):
+        return None, None, compact
+    return None, None, None  # "NFA", "UNKNOWN", garbage: treated as missing
+
+
+def _clean_gender(value: object) -> str | None:
+    """"M"/"F", else None: unknown, unstated or other recorded genders are not
+    compared, because agencies record them inconsistently and a disagreement
+    would wrongly penalise the child."""
+    if _is_missing(value):
+        return None
+    return _GENDERS.get(str(value).strip().lower())
+
+
+def _clean_referral_ref(value: object) -> str | None:
+    if _is_missing(value):
+        return None
+    return str(value).strip().upper() or None
+
+
+def _clean_pnc(value: object) -> str | None:
+    """Strip/upper/remove spaces; recognisable PNC ids also get a canonical
+    YY/NNNNNNNA form so "2009/123456X" equals "09/0123456X"."""
+    if _is_missing(value):
+        return None
+    compact = re.sub(r"\s+", "", str(value)).upper()
+    parsed = _PNC.match(compact)
+    if parsed:
+        year, serial, check = parsed.groups()
+        return f"{year[-2:]}/{int(serial):07d}{check}"
+    return compact or None
+
+
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"),
+    **dict.fromkeys("cgjkqsxz", "2"),
+    **dict.fromkeys("dt", "3"),
+    "l": "4",
+    **dict.fromkeys("mn", "5"),
+    "r": "6",
+}
+
+
+@lru_cache(maxsize=65536)
+def _soundex(token: str) -> str:
+    """American Soundex of a lowercase token (h/w do not separate equal codes)."""
+    digits: list[str] = []
+    previous = _SOUNDEX_CODES.get(token[0], "")
+    for char in token[1:]:
+        code = _SOUNDEX_CODES.get(char, "")
+        if code and code != previous:
+            digits.append(code)
+        if char not in "hw":
+            previous = code
+    return (token[0].upper() + "".join(digits) + "000")[:4]
+
+
+# --------------------------------------------------------------------------
+# Nicknames
+# --------------------------------------------------------------------------
+
+
+Nicknames = Mapping[str, frozenset[str]]  # name -> {name, canonical forms}
+
+
+@lru_cache(maxsize=8)
+def _load_nicknames(path: str) -> Nicknames:
+    """name -> {name, its canonical forms}; two names are equivalent when their sets meet.
+
+    Sharing a canonical form links nicknames too (bill ~ will via william);
+    two canonical names are never linked to each other (alexander vs alexandra).
+    """
+    groups: dict[str, set[str]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            name, canonical = row["name"].strip().lower(), row["canonical"].strip().lower()
+            if name and canonical and name != canonical:
+                groups.setdefault(name, {name}).add(canonical)
+    return {name: frozenset(forms) for name, forms in groups.items()}
+
+
+def _nickname_link(a: str, b: str, nicknames: Nicknames) -> bool:
+    if a == b or (a not in nicknames and b not in nicknames):
+        return False
+    return not nicknames.get(a, frozenset((a,))).isdisjoint(nicknames.get(b, frozenset((b,))))
+
+
+# --------------------------------------------------------------------------
+# Preparation
+# --------------------------------------------------------------------------
+
+
+def _map_unique(series: pd.Series, func: Callable[[object], object]) -> np.ndarray:
+    """Apply a per-value cleaner once per distinct value (names repeat a lot)."""
+    values = series.astype(object).to_numpy()
+    missing = pd.isna(values)
+    out = np.full(len(values), None, dtype=object)
+    cache: dict[object, object] = {}
+    for i in np.flatnonzero(~missing):
+        value = values[i]
+        if value not in cache:
+            cache[value] = func(value)
+        out[i] = cache[value]
+    return out
+
+
+def _date_keys(series: pd.Series) -> np.ndarray:
+    """Dates as YYYYMMDD integers, 0 when missing or unparseable."""
+    dates = pd.to_datetime(series, errors="coerce")
+    present = dates.notna().to_numpy()
+    ymd = np.zeros(len(dates), dtype=np.int64)
+    if present.any():
+        valid = dates[present]
+        ymd[present] = (
+            valid.dt.year.to_numpy(dtype=np.int64) * 10000
+            + valid.dt.month.to_numpy(dtype=np.int64) * 100
+            + valid.dt.day.to_numpy(dtype=np.int64)
+        )
+    return ymd
+
+
+def _transpose_day_month(ymd: np.ndarray) -> np.ndarray:
+    """The date with day and month swapped, or 0 where that is not a different valid date."""
+    day, month = ymd % 100, (ymd // 100) % 100
+    swapped = (ymd // 10000) * 10000 + day * 100 + month
+    return np.where((ymd > 0) & (day <= 12) & (day != month), swapped, 0)
+
+
+def _objects(values: object) -> pd.Series:
+    return pd.Series(values, dtype=object)
+
+
+def _prepare(frame: pd.DataFrame, side: str) -> pd.DataFrame:
+    """Normalised comparison columns, one row per input row, in input order."""
+    missing_columns = [c for c in PERSON_COLUMNS if c not in frame.columns]
+    if missing_columns:
+        raise ValueError(f"{side} frame lacks columns {missing_columns}")
+    ids = frame["record_id"]
+    if ids.isna().any():
+        raise ValueError(f"{side} frame has {int(ids.isna().sum())} null record_id values")
+    ids = ids.astype(str)
+    if ids.duplicated().any():
+        examples = ids[ids.duplicated()].head(5).tolist()
+        raise ValueError(f"{side} frame has duplicate record_id values, e.g. {examples}")
+
+    forename = _map_unique(frame["forename"], _clean_name)
+    surname = _map_unique(frame["surname"], _clean_name)
+    postcode = _map_unique(frame["postcode"], lambda v: _split_postcode(str(v)))
+    postcode = np.array([p if p is not None else (None, None, None) for p in postcode] or [], dtype=object)
+    ymd = _date_keys(frame["date_of_birth"])
+    # Object columns with None for missing: pandas would otherwise infer the
+    # string dtype and turn None into NaN.
+    return pd.DataFrame(
+        {
+            "record_id": _objects(ids.to_numpy(dtype=object)),
+            "forename": _objects(forename),
+            "surname": _objects(surname),
+            "dob": ymd,
+            "dob_transposed": _transpose_day_month(ymd),
+            "gender": _objects(_map_unique(frame["gender"], _clean_gender)),
+            "pc_full": _objects(np.array([p[0] for p in postcode], dtype=object)),
+            "pc_sector": _objects(np.array([p[1] for p in postcode], dtype=object)),
+            "pc_district": _objects(np.array([p[2] for p in postcode], dtype=object)),
+            "pnc": _objects(_map_unique(frame["pnc_id"], _clean_pnc)),
+            "ref": _objects(_map_unique(frame["referral_ref"], _clean_referral_ref)),
+        },
+    )
+
+
+# --------------------------------------------------------------------------
+# Deterministic rules
+# --------------------------------------------------------------------------
+
+
+def _identifier_pairs(left: pd.DataFrame, right: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Positions (li, ri) sharing an identifier that is unique on both sides.
+
+    A value repeated on either side (duplicate caseload rows, a copied ref) is
+    not trusted deterministically; those records fall through to scoring,
+    where the ambiguity margin sends them to review.
+    """
+    keys = []
+    for frame, name in ((left, "li"), (right, "ri")):
+        values = frame[column].dropna()
+        values = values[~values.duplicated(keep=False)]
+        keys.append(pd.DataFrame({name: values.index.to_numpy(), "key": values.to_numpy()}))
+    return keys[0].merge(keys[1], on="key")[["li", "ri"]]
+
+
+# --------------------------------------------------------------------------
+# Blocking
+# --------------------------------------------------------------------------
+
+KeyFunction = Callable[[pd.DataFrame, Nicknames], list[object]]
+
+
+def _keys(frame: pd.DataFrame, values: list[object]) -> pd.DataFrame:
+    """(pos, key) rows; a value may be a list of keys. Missing keys are dropped
+    (pandas would otherwise join NaN to NaN)."""
+    keys = pd.DataFrame({"pos": np.arange(len(frame)), "key": pd.Series(values, dtype=object)})
+    keys = keys.explode("key")
+    keys = keys[keys["key"].notna()]
+    return keys.astype({"pos": np.int64, "key": object}).drop_duplicates()
+
+
+def _dob_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    return [str(v) if v else None for v in frame["dob"]]
+
+
+def _dob_transposed_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    return [str(v) if v else None for v in frame["dob_transposed"]]
+
+
+def _surname_codes(frame: pd.DataFrame, with_year: bool) -> list[object]:
+    """Soundex of each surname part (so Smith-Jones meets Jones), optionally + birth year."""
+    out: list[object] = []
+    for surname, ymd in zip(frame["surname"], frame["dob"]):
+        if surname is None or (with_year and not ymd):
+            out.append(None)
+            continue
+        codes = {_soundex(part) for part in surname.split()} | {_soundex(surname.replace(" ", ""))}
+        out.append([f"{code}{ymd // 10000}" if with_year else code for code in codes])
+    return out
+
+
+def _surname_year_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    return _surname_codes(frame, with_year=True)
+
+
+def _forename_forms(forename: str, nicknames: Nicknames) -> frozenset[str]:
+    """First part of the forename and its canonical forms (Bill -> bill, william)."""
+    first = forename.split()[0]
+    return nicknames.get(first, frozenset((first,)))
+
+
+def _initial_surname_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    """Forename initial (of every canonical form, so Bill also blocks under W) + surname soundex."""
+    out: list[object] = []
+    for forename, codes in zip(frame["forename"], _surname_codes(frame, with_year=False)):
+        if forename is None or codes is None:
+            out.append(None)
+            continue
+        initials = {form[0] for form in _forename_forms(forename, nicknames)}
+        out.append([f"{initial}{code}" for initial in initials for code in codes])  # type: ignore[union-attr]
+    return out
+
+
+def _swapped_initial_surname_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    """The same key with forename and surname exchanged, to meet a swapped record."""
+    return _initial_surname_key(frame.assign(forename=frame["surname"], surname=frame["forename"]), nicknames)
+
+
+def _forename_partial_dob_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    """Forename forms + birth year-month, and + day-month: finds a surname typo
+    whose date also has a slipped day or year."""
+    out: list[object] = []
+    for forename, ymd in zip(frame["forename"], frame["dob"]):
+        if forename is None or not ymd:
+            out.append(None)
+            continue
+        forms = _forename_forms(forename, nicknames)
+        out.append([f"{form}|{ymd // 100}" for form in forms] + [f"{form}|-{ymd % 10000:04d}" for form in forms])
+    return out
+
+
+def _postcode_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
+    return list(frame["pc_full"])
+
+
+# name -> (key for left, key for right); a pair is a candidate when any key is shared.
+_BLOCKING_RULES: dict[str, tuple[KeyFunction, KeyFunction]] = {
+    "date_of_birth": (_dob_key, _dob_key),
+    # Transposition is symmetric, so one direction finds every such pair.
+    "date_of_birth_transposed": (_dob_transposed_key, _dob_key),
+    "surname_soundex_year": (_surname_year_key, _surname_year_key),
+    "forename_initial_surname_soundex": (_initial_surname_key, _initial_surname_key),
+    "names_swapped": (_swapped_initial_surname_key, _initial_surname_key),
+    "forename_partial_date_of_birth": (_forename_partial_dob_key, _forename_partial_dob_key),
+    "postcode": (_postcode_key, _postcode_key),
+}
+
+
+def _candidate_pairs(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    settings: MatchSettings,
+    nicknames: Nicknames,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplicated union of pairs sharing any blocking key: equi-joins, so work
+    grows with block sizes rather than with len(left) * len(right)."""
+    codes: list[np.ndarray] = []
+    for name in settings.blocking_rules:
+        left_key, right_key = _BLOCKING_RULES[name]
+        left_keys = _keys(left, left_key(left, nicknames))
+        right_keys = _keys(right, right_key(right, nicknames))
+        sizes = pd.concat([left_keys["key"].value_counts(), right_keys["key"].value_counts()], axis=1).fillna(0)
+        oversized = sizes.index[(sizes > settings.max_block_size).any(axis=1)]
+        if len(oversized):
+            log.warning("blocking rule %s: skipped %d oversized key(s)", name, len(oversized))
+            left_keys = left_keys[~left_keys["key"].isin(oversized)]
+            right_keys = right_keys[~right_keys["key"].isin(oversized)]
+        joined = left_keys.merge(right_keys, on="key", suffixes=("_l", "_r"))
+        codes.append(joined["pos_l"].to_numpy(np.int64) * len(right) + joined["pos_r"].to_numpy(np.int64))
+    unique = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
+    return unique // len(right), unique % len(right)
+
+
+# --------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------
+
+# Name levels, ordered by strength.
+MISSING, DIFFERENT, SIMILAR, CLOSE, ALIAS, EXACT = range(6)
+# Date levels.
+D_MISSING, D_DIFFERENT, D_ONE_DIGIT, D_TRANSPOSED, D_EXACT = range(5)
+# Postcode levels.
+P_MISSING, P_DIFFERENT, P_DISTRICT, P_SECTOR, P_FULL = range(5)
+# Gender levels.
+G_MISSING, G_DIFFERENT, G_AGREE = range(3)
+
+
+def _name_weight_table(weights: NameWeights) -> np.ndarray:
+    return np.array([0.0, weights.different, weights.similar, weights.close, weights.alias, weights.exact])
+
+
+class _Names(NamedTuple):
+    """Per-record name features, computed once per frame and indexed per pair."""
+
+    spaced: np.ndarray  # "mary jane"; "" when missing (alias rules need the parts)
+    compact: np.ndarray  # "maryjane" (spelling comparisons ignore spaces/hyphens)
+    length: np.ndarray
+    initial: np.ndarray
+    multi: np.ndarray  # more than one part
+    in_table: np.ndarray  # first part appears in the nickname table
+
+    def take(self, idx: np.ndarray) -> _Names:
+        return _Names(*(column[idx] for column in self))
+
+
+def _name_features(values: pd.Series, vocabulary: frozenset[str]) -> _Names:
+    spaced = values.to_numpy(dtype=object, na_value="")
+    compact = np.array([v.replace(" ", "") for v in spaced], dtype=object)
+    return _Names(
+        spaced=spaced,
+        compact=compact,
+        length=np.array([len(v) for v in compact], dtype=np.int64),
+        initial=np.array([v[:1] for v in compact], dtype=object),
+        multi=np.array([" " in v for v in spaced], dtype=bool),
+        in_table=np.array([v.split(" ", 1)[0] in vocabulary for v in spaced], dtype=bool),
+    )
+
+
+def _spelling_levels(a: _Names, b: _Names, settings: MatchSettings) -> np.ndarray:
+    """exact / close / similar / different / missing from spelling alone (vectorised)."""
+    present = (a.length > 0) & (b.length > 0)
+    levels = np.where(present, DIFFERENT, MISSING)
+    idx = np.flatnonzero(present)
+    if not len(idx):
+        return levels
+    a_c, b_c = a.compact[idx], b.compact[idx]
+    jw = process.cpdist(a_c, b_c, scorer=JaroWinkler.normalized_similarity)
+    osa = process.cpdist(a_c, b_c, scorer=OSA.distance)
+    lev = process.cpdist(a_c, b_c, scorer=Levenshtein.distance)
+    shortest = np.minimum(a.length[idx], b.length[idx])
+    close = _close_spelling(jw, osa, lev, shortest, a.initial[idx] == b.initial[idx], settings)
+    levels[idx] = np.select([a_c == b_c, close, jw >= settings.jw_similar], [EXACT, CLOSE, SIMILAR], DIFFERENT)
+    return levels
+
+
+def _close_spelling(jw: Any, osa: Any, lev: Any, shortest: Any, same_initial: Any, settings: MatchSettings) -> Any:
+    """Works on scalars or arrays. One slip (OSA distance 1) is a typo unless it
+    changes the first letter of a short name: Ava/Eva are usually two children,
+    Ivy/Iay one. An adjacent transposition (OSA 1, Levenshtein 2) always is."""
+    single_slip = (osa == 1) & (same_initial | (shortest >= 5) | (lev == 2))
+    return (jw >= settings.jw_close) | single_slip
+
+
+def _is_close(x: str, y: str, settings: MatchSettings) -> bool:
+    return bool(
+        _close_spelling(
+            JaroWinkler.normalized_similarity(x, y),
+            OSA.distance(x, y),
+            Levenshtein.distance(x, y),
+            min(len(x), len(y)),
+            x[:1] == y[:1],
+            settings,
+        )
+    )
+
+
+Alias = Callable[[str, str], "tuple[int, str] | None"]
+
+
+def _forename_alias(a: str, b: str, nicknames: Nicknames) -> tuple[int, str] | None:
+    """(ALIAS, 'part') for Mary vs Mary Jane, (ALIAS, 'nickname') for Alex vs Alexander."""
+    ta, tb = a.split(), b.split()
+    if ta != tb and (ta[: len(tb)] == tb or tb[: len(ta)] == ta):
+        return ALIAS, "part"
+    if _nickname_link(ta[0], tb[0], nicknames):
+        return ALIAS, "nickname"
+    return None
+
+
+def _surname_alias(a: str, b: str, settings: MatchSettings) -> tuple[int, str] | None:
+    """A double-barrelled surname sharing a part with the other side: (ALIAS,
+    'part') when a part is equal, (CLOSE, 'part') when only a typo away."""
+    ta, tb = a.split(), b.split()
+    if len(ta) == 1 and len(tb) == 1:
+        return None
+    if not set(ta).isdisjoint(tb):
+        return ALIAS, "part"
+    if any(_is_close(x, y, settings) for x in ta for y in tb):
+        return CLOSE, "part"
+    return None
+
+
+def _name_levels(
+    a: _Names, b: _Names, alias: Alias, candidates: np.ndarray, settings: MatchSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Levels plus the alias kind; the (Python) alias rules run only on ``candidates``."""
+    levels = _spelling_levels(a, b, settings)
+    kinds = np.full(len(levels), None, dtype=object)
+    for i in np.flatnonzero(candidates & (levels >= DIFFERENT) & (levels < ALIAS)):
+        found = alias(a.spaced[i], b.spaced[i])
+        if found and found[0] > levels[i]:
+            levels[i], kinds[i] = found
+    return levels, kinds
+
+
+def _forename_candidates(a: _Names, b: _Names) -> np.ndarray:
+    return a.multi | b.multi | (a.in_table & b.in_table)
+
+
+def _surname_candidates(a: _Names, b: _Names) -> np.ndarray:
+    return a.multi | b.multi
+
+
+def _date_levels(a: np.ndarray, b: np.ndarray, a_transposed: np.ndarray) -> np.ndarray:
+    """YYYYMMDD ints (0 = missing). One digit off = same year and month, or
+    exactly one differing character in YYYYMMDD (a slipped key)."""
+    present = (a > 0) & (b > 0)
+    differing_digits = sum(((a // 10**k) % 10 != (b // 10**k) % 10).astype(int) for k in range(8))
+    one_digit = (differing_digits == 1) | (a // 100 == b // 100)
+    return np.select(
+        [~present, a == b, a_transposed == b, one_digit],
+        [D_MISSING, D_EXACT, D_TRANSPOSED, D_ONE_DIGIT],
+        D_DIFFERENT,
+    )
+
+
+def _postcode_levels(left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+    """Full > sector ("RG14 5") > district ("RG14"); missing when either side has no district."""
+    def pair(column: str) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            left[column].to_numpy(dtype=object, na_value="")[li],
+            right[column].to_numpy(dtype=object, na_value="")[ri],
+        )
+
+    full_a, full_b = pair("pc_full")
+    sector_a, sector_b = pair("pc_sector")
+    district_a, district_b = pair("pc_district")
+    return np.select(
+        [
+            (district_a == "") | (district_b == ""),
+            (full_a != "") & (full_a == full_b),
+            (sector_a != "") & (sector_a == sector_b),
+            district_a == district_b,
+        ],
+        [P_MISSING, P_FULL, P_SECTOR, P_DISTRICT],
+        P_DIFFERENT,
+    )
+
+
+def _score_pairs(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    li: np.ndarray,
+    ri: np.ndarray,
+    settings: MatchSettings,
+    nicknames: Nicknames,
+) -> pd.DataFrame:
+    """One row per candidate pair: comparison levels and the summed weight."""
+    vocabulary = frozenset(nicknames) | frozenset().union(*nicknames.values())
+    lf = _name_features(left["forename"], vocabulary).take(li)
+    rf = _name_features(right["forename"], vocabulary).take(ri)
+    ls = _name_features(left["surname"], vocabulary).take(li)
+    rs = _name_features(right["surname"], vocabulary).take(ri)
+    lg = left["gender"].to_numpy(dtype=object, na_value="")[li]
+    rg = right["gender"].to_numpy(dtype=object, na_value="")[ri]
+    gender = np.select([(lg == "") | (rg == ""), lg == rg], [G_MISSING, G_AGREE], G_DIFFERENT)
+
+    forename_alias = partial(_forename_alias, nicknames=nicknames)
+    surname_alias = partial(_surname_alias, settings=settings)
+    f_level, f_kind = _name_levels(lf, rf, forename_alias, _forename_candidates(lf, rf), settings)
+    s_level, s_kind = _name_levels(ls, rs, surname_alias, _surname_candidates(ls, rs), settings)
+
+    # Boy/girl twins (Alexander/Alexandra, Alex/Alexander): when gender differs
+    # only an exact forename keeps its weight.
+    gender_differs = gender == G_DIFFERENT
+    f_level = np.where(gender_differs & (f_level > DIFFERENT) & (f_level < EXACT), DIFFERENT, f_level)
+
+    fw, sw = _name_weight_table(settings.forename), _name_weight_table(settings.surname)
+    names = fw[f_level] + sw[s_level]
+
+    # Forename and surname swapped: score the crossed comparison where the straight one is weak.
+    swapped = np.zeros(len(li), dtype=bool)
+    weak = (f_level < ALIAS) & (lf.length > 0) & (rf.length > 0) & (ls.length > 0) & (rs.length > 0)
+    idx = np.flatnonzero(weak)
+    if len(idx):
+        a_f, b_s, a_s, b_f = lf.take(idx), rs.take(idx), ls.take(idx), rf.take(idx)
+        cf, cf_kind = _name_levels(a_f, b_s, forename_alias, _forename_candidates(a_f, b_s), settings)
+        cs, cs_kind = _name_levels(a_s, b_f, surname_alias, _surname_candidates(a_s, b_f), settings)
+        cf = np.where(gender_differs[idx] & (cf < EXACT), DIFFERENT, cf)
+        crossed = fw[cf] + sw[cs] - settings.swap_penalty
+        better = (cf >= CLOSE) & (cs >= CLOSE) & (crossed > names[idx])
+        hit = idx[better]
+        swapped[hit] = True
+        f_level[hit], s_level[hit] = cf[better], cs[better]
+        f_kind[hit], s_kind[hit] = cf_kind[better], cs_kind[better]
+        names[hit] = crossed[better]
+
+    d_level = _date_levels(
+        left["dob"].to_numpy()[li], right["dob"].to_numpy()[ri], left["dob_transposed"].to_numpy()[li]
+    )
+    p_level = _postcode_levels(left, right, li, ri)
+    dw, pw, gw = settings.date_of_birth, settings.postcode, settings.gender
+    score = (
+        names
+        + np.array([0.0, dw.different, dw.one_digit, dw.transposed, dw.exact])[d_level]
+        + np.array([0.0, pw.different, pw.district, pw.sector, pw.full])[p_level]
+        + np.array([0.0, gw.different, gw.agree])[gender]
+    )
+    return pd.DataFrame(
+        {
+            "li": li,
+            "ri": ri,
+            "score": score.astype(float),
+            "f_level": f_level,
+            "f_kind": f_kind,
+            "s_level": s_level,
+            "s_kind": s_kind,
+            "swapped": swapped,
+            "d_level": d_level,
+            "p_level": p_level,
+            "g_level": gender,
+        }
+    )
+
+
+# --------------------------------------------------------------------------
+# Reasons (built only for returned rows)
+# --------------------------------------------------------------------------
+
+_NAME_TEXT = {
+    EXACT: "exact",
+    CLOSE: "close spelling",
+    SIMILAR: "partly similar",
+    DIFFERENT: "different",
+    MISSING: "missing",
+}
+_DATE_TEXT = {
+    D_EXACT: "exact",
+    D_TRANSPOSED: "day/month transposed",
+    D_ONE_DIGIT: "one digit off",
+    D_DIFFERENT: "different",
+    D_MISSING: "missing",
+}
+_POSTCODE_TEXT = {
+    P_FULL: "full",
+    P_SECTOR: "sector",
+    P_DISTRICT: "district",
+    P_DIFFERENT: "different",
+    P_MISSING: "missing",
+}
+
+
+def _reasons(scored: pd.DataFrame, left: pd.DataFrame, right: pd.DataFrame) -> list[str]:
+    """Human-readable explanation per scored row (only for rows we return)."""
+    li, ri = scored["li"].to_numpy(np.int64), scored["ri"].to_numpy(np.int64)
+    names = zip(
+        left["forename"].to_numpy(dtype=object)[li],
+        right["forename"].to_numpy(dtype=object)[ri],
+        right["surname"].to_numpy(dtype=object)[ri],
+    )
+    return [_reason(row, lf, rf, rs) for row, (lf, rf, rs) in zip(scored.itertuples(), names)]
+
+
+def _reason(row: Any, lf: str | None, rf: str | None, rs: str | None) -> str:
+    """e.g. "forename nickname (alex~alexander); surname exact; date of birth exact; postcode district"."""
+    parts: list[str] = []
+    if row.swapped:
+        parts.append("forename/surname swapped")
+        rf = rs
+    f_level, f_kind, s_level, s_kind = row.f_level, row.f_kind, row.s_level, row.s_kind
+    if f_level == ALIAS and f_kind == "nickname" and lf and rf:
+        parts.append(f"forename nickname ({lf.split()[0]}~{rf.split()[0]})")
+    elif f_level == ALIAS:
+        parts.append("forename first part")
+    else:
+        parts.append(f"forename {_NAME_TEXT[f_level]}")
+    if s_level == ALIAS:
+        parts.append("surname one part of double-barrelled")
+    elif s_kind == "part":
+        parts.append("surname close to one part of double-barrelled")
+    else:
+        parts.append(f"surname {_NAME_TEXT[s_level]}")
+    parts.append(f"date of birth {_DATE_TEXT[row.d_level]}")
+    parts.append(f"postcode {_POSTCODE_TEXT[row.p_level]}")
+    if row.g_level == G_DIFFERENT:
+        parts.append("gender different")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------
+# Assignment
+# --------------------------------------------------------------------------
+
+
+def _assign(scored: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:
+    """Greedy one-to-one by descending score, with near ties sent to review.
+
+    For the best remaining pair (l, r): if l has another still-free candidate,
+    or r does, within ``ambiguity_margin``, the pair and those competitors are
+    ``possible`` and l and r are used up (neither may be matched elsewhere).
+    Competitors stay free, so a clear match of theirs later still counts.
+    Otherwise the pair is ``matched`` (or ``possible`` below the match
+    threshold) and both records are used up.
+    """
+    pairs = scored[scored["score"] >= settings.possible_threshold]
+    pairs = pairs.sort_values(["score", "li", "ri"], ascending=[False, True, True], kind="stable")
+    by_left: dict[int, list[tuple[float, int, int]]] = {}  # l -> [(score, r, row index)]
+    by_right: dict[int, list[tuple[float, int, int]]] = {}
+    rows = list(zip(pairs.index, pairs["li"], pairs["ri"], pairs["score"]))
+    for index, l, r, s in rows:
+        by_left.setdefault(l, []).append((s, r, index))
+        by_right.setdefault(r, []).append((s, l, index))
+
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    status: dict[int, str] = {}
+    floor = settings.ambiguity_margin
+    for index, l, r, s in rows:
+        if l in used_left or r in used_right:
+            continue
+        rivals = [i for s2, r2, i in by_left[l] if r2 != r and r2 not in used_right and s - s2 <= floor]
+        rivals += [i for s2, l2, i in by_right[r] if l2 != l and l2 not in used_left and s - s2 <= floor]
+        if rivals:
+            status[index] = POSSIBLE
+            for i in rivals:
+                status.setdefault(i, POSSIBLE)
+        else:
+            status[index] = MATCHED if s >= settings.match_threshold else POSSIBLE
+        used_left.add(l)
+        used_right.add(r)
+    chosen = pairs.loc[list(status)]
+    return chosen.assign(status=[status[i] for i in chosen.index])
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+
+
+_ROW_COLUMNS = ["li", "ri", "score", "status", "method", "reasons"]
+
+
+def _output(rows: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray) -> pd.DataFrame:
+    """Positions -> record ids, in the documented column order and dtypes."""
+    li, ri = rows["li"].to_numpy(np.int64), rows["ri"].to_numpy(np.int64)
+    out = pd.DataFrame(
+        {
+            "left_id": pd.Series(left_ids[li], dtype="str"),
+            "right_id": pd.Series(right_ids[ri], dtype="str"),
+            "score": pd.Series(rows["score"].to_numpy(), dtype=float),
+            "status": pd.Series(rows["status"].to_numpy(), dtype="str"),
+            "method": pd.Series(rows["method"].to_numpy(), dtype="str"),
+            "reasons": pd.Series(rows["reasons"].to_numpy(), dtype="str"),
+        }
+    )
+    return out.sort_values(["left_id", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def _identifier_matches(
+    left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings, nicknames: Nicknames
+) -> pd.DataFrame:
+    """Referral reference, then PNC id, on records not already taken."""
+    results: list[pd.DataFrame] = []
+    taken_left: set[int] = set()
+    taken_right: set[int] = set()
+    for column, method, reason in (("ref", "referral_ref", "referral reference"), ("pnc", "pnc_id", "PNC id")):
+        pairs = _identifier_pairs(left.drop(index=list(taken_left)), right.drop(index=list(taken_right)), column)
+        log.info("deterministic %s: %d pair(s)", method, len(pairs))
+        if pairs.empty:
+            continue
+        li, ri = pairs["li"].to_numpy(np.int64), pairs["ri"].to_numpy(np.int64)
+        taken_left.update(li.tolist())
+        taken_right.update(ri.tolist())
+        scored = _score_pairs(left, right, li, ri, settings, nicknames)
+        threshold = settings.identifier_conflict_threshold
+        conflict = scored["score"].to_numpy() < (threshold if threshold is not None else -np.inf)
+        reasons = np.full(len(scored), reason, dtype=object)
+        if conflict.any():
+            log.warning(
+                "deterministic %s: %d pair(s) downgraded, personal details conflict", method, int(conflict.sum())
+            )
+            details = _reasons(scored[conflict], left, right)
+            reasons[conflict] = [f"{reason} but personal details conflict: {d}" for d in details]
+        results.append(
+            scored[["li", "ri", "score"]].assign(
+                status=np.where(conflict, POSSIBLE, MATCHED), method=method, reasons=reasons
+            )
+        )
+    return pd.concat(results, ignore_index=True) if results else pd.DataFrame(columns=_ROW_COLUMNS)
+
+
+def _probabilistic_matches(
+    left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings, nicknames: Nicknames
+) -> pd.DataFrame:
+    """Block, score and assign; positions are those of ``left``/``right`` as given."""
+    li, ri = _candidate_pairs(left, right, settings, nicknames)
+    log.info("blocking produced %d candidate pairs", len(li))
+    chosen = _assign(_score_pairs(left, right, li, ri, settings, nicknames), settings)
+    reasons = _reasons(chosen, left, right)
+    return chosen[["li", "ri", "score", "status"]].assign(method="probabilistic", reasons=reasons)
+
+
+def match_people(left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings | None = None) -> pd.DataFrame:
+    """Link police referrals (``left``) to YOT caseload rows (``right``).
+
+    Both frames are canonical person records: ``record_id`` (unique, non-null)
+    plus ``forename``, ``surname``, ``date_of_birth``, ``gender``,
+    ``postcode``, ``pnc_id``, ``referral_ref``, any of which may be null.
+
+    1. Referral reference (strip/upper), then PNC id (strip/upper, no spaces,
+       canonical YY/NNNNNNNA), when the value is unique on both sides: method
+       ``referral_ref`` / ``pnc_id``, status ``matched`` (``possible`` if the
+       personal details conflict, see ``MatchSettings``). Both records then
+       leave probabilistic matching.
+    2. The rest are blocked (date of birth, transposed date of birth, surname
+       soundex + birth year, forename initial + surname soundex, the same with
+       names swapped, forename + partial date of birth, postcode) and scored
+       field by field (see ``MatchSettings``).
+    3. Greedy one-to-one assignment by score; near ties become ``possible``.
+
+    Returns one row per returned pair, sorted by ``left_id``: ``left_id``,
+    ``right_id``, ``score`` (sum of weights; for identifier matches the
+    personal-detail score, for information), ``status``
+    (``matched``/``possible``), ``method``
+    (``referral_ref``/``pnc_id``/``probabilistic``) and ``reasons`` (a short
+    human-readable explanation; it quotes nicknames, so it is personal data and
+    must not be logged). A left record without a row was not found. A record
+    is ``matched`` at most once; it may appear in several ``possible`` rows.
+    """
+    settings = settings or MatchSettings()
+    nicknames = _load_nicknames(str(settings.nickname_path))
+    lp, rp = _prepare(left, "left"), _prepare(right, "right")
+    log.info("matching %d referral records against %d caseload records", len(lp), len(rp))
+    if lp.empty or rp.empty:
+        return _output(pd.DataFrame(columns=_ROW_COLUMNS), np.empty(0, dtype=object), np.empty(0, dtype=object))
+
+    identified = _identifier_matches(lp, rp, settings, nicknames)
+    free_left = np.setdiff1d(np.arange(len(lp)), identified["li"].to_numpy(np.int64))
+    free_right = np.setdiff1d(np.arange(len(rp)), identified["ri"].to_numpy(np.int64))
+    results = [identified]
+    if len(free_left) and len(free_right):
+        sub_left = lp.iloc[free_left].reset_index(drop=True)
+        sub_right = rp.iloc[free_right].reset_index(drop=True)
+        found = _probabilistic_matches(sub_left, sub_right, settings, nicknames)
+        results.append(  # back to positions in lp/rp
+            found.assign(
+                li=free_left[found["li"].to_numpy(np.int64)], ri=free_right[found["ri"].to_numpy(np.int64)]
+            )
+        )
+
+    frames = [r for r in results if not r.empty]
+    rows = pd.concat(frames, ignore_index=True) if frames else identified
+    out = _output(rows, lp["record_id"].to_numpy(dtype=object), rp["record_id"].to_numpy(dtype=object))
+    counts = out.groupby(["method", "status"]).size()
+    summary = ", ".join(f"{method}/{status}={n}" for (method, status), n in counts.items())
+    log.info("returned pairs by method/status: %s", summary or "none")
+    return out

@@ -1,0 +1,76 @@
+"""The supervisors' exception report: who did not engage, why, and the evidence.
+
+Pure: rows in, HTML and CSV out. Only the personal data a supervisor needs to act is included
+(name, date of birth, PNC id, person id); no address, no ethnicity.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+REASON_LABELS = {
+    "declined": "Declined the diversion",
+    "did_not_engage": "YOT recorded did not engage",
+    "no_yot_record": "No YOT record by the deadline",
+    "no_first_contact": "No first contact by the deadline",
+    "no_session": "No session attended by the deadline",
+}
+CSV_COLUMNS = ["referral_ref", "stop_ref", "person_id", "pnc_id", "forename", "surname",
+               "date_of_birth", "area", "stop_date", "yot", "reason", "deadline", "yot_status",
+               "yot_case_id", "evidence"]
+_TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                         autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                         lstrip_blocks=True)
+
+
+@dataclass(frozen=True)
+class ExceptionReport:
+    group_id: str
+    group_name: str
+    night: date
+    subject: str
+    html: str
+    csv_bytes: bytes
+    row_count: int
+
+
+def _text(value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_name: str, night: date,
+                           subject_template: str, summary: Mapping[str, int],
+                           stale_yots: Mapping[str, date | None]) -> ExceptionReport:
+    """One supervisor group's report for one night."""
+    rows = escalations.sort_values(["area", "surname", "forename", "referral_ref"],
+                                   na_position="last").to_dict("records")
+    records = [{
+        "referral_ref": _text(r["referral_ref"]), "stop_ref": _text(r["stop_ref"]),
+        "person_id": _text(r["person_id"]), "pnc_id": _text(r["pnc_id"]),
+        "forename": _text(r["forename"]), "surname": _text(r["surname"]),
+        "date_of_birth": _text(r["date_of_birth"]), "area": _text(r["area"]),
+        "stop_date": _text(r["stop_date"]), "yot": _text(r["yot_name"]), "reason": _text(r["reason"]),
+        "reason_label": REASON_LABELS.get(r["reason"], _text(r["reason"])),
+        "deadline": _text(r["deadline"]), "yot_status": _text(r["yot_status"]).replace("_", " "),
+        "yot_case_id": _text(r["yot_case_id"]), "evidence": _text(r["evidence"]),
+    } for r in rows]
+    subject = subject_template.format(group=group_name, night=night.isoformat())
+    html = _TEMPLATES.get_template("exception_report.html.j2").render(
+        subject=subject, group_name=group_name, night=night, rows=records, summary=summary,
+        stale_yots={name: _text(day) or "no export received" for name, day in stale_yots.items()})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return ExceptionReport(group_id=group_id, group_name=group_name, night=night, subject=subject,
+                           html=html, csv_bytes=buffer.getvalue().encode("utf-8"),
+                           row_count=len(records))
