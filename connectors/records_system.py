@@ -34,8 +34,10 @@ def redact(text: str) -> str:
 
 
 def _quote(identifier: str, dialect: str) -> str:
+    """Quote an identifier. SQLite gets brackets: an unknown "double-quoted" name would silently
+    be read as a string literal there, hiding a renamed column."""
     parts = identifier.split(".")
-    if dialect == "mssql":
+    if dialect in ("mssql", "sqlite"):
         return ".".join(f"[{p}]" for p in parts)
     return ".".join(f'"{p}"' for p in parts)
 

@@ -35,8 +35,9 @@ class DemoStack:
     """Start with `with DemoStack(root) as stack:`; everything stops and stays on disk after."""
 
     def __init__(self, root: Path, config: SchemeConfig | None = None, *, night: date = DEMO_NIGHT,
-                 seed: int = DEMO_SEED) -> None:
+                 seed: int = DEMO_SEED, state_url: str | None = None) -> None:
         self.root = root.resolve()
+        self._state_url = state_url
         self.config = config or load_config()
         self.night = night
         self.seed = seed
@@ -69,7 +70,8 @@ class DemoStack:
 
     @property
     def state_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'state.db'}"
+        """The state database: a SQLite file in the data folder unless a URL was given."""
+        return self._state_url or f"sqlite:///{self.data_dir / 'state.db'}"
 
     @property
     def records_connection_string(self) -> str:

@@ -35,7 +35,7 @@ def state_url_from_airflow(conn_id: str) -> str:
     if url:
         return url
     import sqlalchemy as sa
-    return sa.URL.create("postgresql+psycopg2", username=conn.login, password=conn.password,
+    return sa.URL.create("postgresql+psycopg", username=conn.login, password=conn.password,
                          host=conn.host, port=conn.port, database=conn.schema).render_as_string(
                              hide_password=False)
 

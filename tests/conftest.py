@@ -2,4 +2,5 @@
 pytest_plugins = [
     "tests.fixtures.sshd",
     "tests.fixtures.smtp",
+    "tests.fixtures.postgres",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import logging
 import random
@@ -478,8 +479,20 @@ def _postcode(rng: random.Random) -> str:
     return f"{rng.choice(DISTRICTS)} {rng.randint(1, 9)}{unit}"
 
 
+def _name_forms() -> dict[str, set[str]]:
+    """name -> itself, its canonical forms and its short forms, from the packaged nickname table."""
+    forms: dict[str, set[str]] = {}
+    with open(MatchSettings().nickname_path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            forms.setdefault(row["name"], {row["name"]}).add(row["canonical"])
+            forms.setdefault(row["canonical"], {row["canonical"]}).add(row["name"])
+    return forms
+
+
 def _people(rng: random.Random, n_people: int) -> list[dict[str, object]]:
     """Children aged 10-17 with a home postcode; 4% come with a twin (same surname, date, home)."""
+    table = _name_forms()
+    name_forms = {n: table.get(n, {n}) for n in BOYS + GIRLS}
     people: list[dict[str, object]] = []
     while len(people) < n_people:
         gender = rng.choice("MF")
@@ -495,8 +508,15 @@ def _people(rng: random.Random, n_people: int) -> list[dict[str, object]]:
         people.append(child)
         if rng.random() < 0.04 and len(people) < n_people:
             twin_gender = rng.choice("MF")
-            # Twins get clearly different names (not Sophia/Sophie): similar-name twins are a unit test.
-            names = [n for n in (BOYS if twin_gender == "M" else GIRLS) if n[:2] != str(child["forename"])[:2]]
+            # Twins get clearly different names: not Sophia/Sophie, and not names the nickname table
+            # ties together (Amelia/Millie, or Edward/Theodore via Teddy), which no data could tell apart.
+            # Similar-name twins are covered by a unit test.
+            first = str(child["forename"])
+            names = [
+                n
+                for n in (BOYS if twin_gender == "M" else GIRLS)
+                if n[:2] != first[:2] and not (name_forms[n] & name_forms[first])
+            ]
             twin = {"forename": rng.choice(names), "gender": twin_gender, "twin_of": len(people) - 1}
             people.append({**child, **twin})
     for i, child in enumerate(people):

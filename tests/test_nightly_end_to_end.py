@@ -113,3 +113,19 @@ def test_same_night_again_gives_same_state_and_no_second_email(stack, first_run)
     for name in STATE_TABLES:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
     assert len(stack.mail.messages()) == sent_before
+
+
+def test_state_database_on_postgresql(postgres_database):
+    """The same night with the state in PostgreSQL: same escalations, and a re-run adds nothing."""
+    url = (f"postgresql+psycopg://{postgres_database['user']}@{postgres_database['host']}:"
+           f"{postgres_database['port']}/{postgres_database['dbname']}")
+    with DemoStack(Path(tempfile.mkdtemp(prefix="diversion-pg-e2e-")), state_url=url) as pg_stack:
+        res = pg_stack.resources()
+        run_night(res, _plan(pg_stack, "scheduled__2026-11-25T02:00:00+00:00"))
+        assert _escalated(res.state) == set(pg_stack.world.truth["escalated_referral_refs"])
+        before, sent = _snapshot(res.state), len(pg_stack.mail.messages())
+        run_night(res, _plan(pg_stack, "manual__2026-11-25T09:00:00+00:00"))
+        after = _snapshot(res.state)
+        for name in STATE_TABLES:
+            pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+        assert len(pg_stack.mail.messages()) == sent

@@ -1,0 +1,163 @@
+"""The records-system connector on real databases through real ODBC drivers (SQLite3, psqlODBC)."""
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from connectors.records_system import RecordsSystem, RecordsSystemError
+from pipeline.context import night_window
+from schemas.config import load_config
+
+CONFIG = load_config()
+COLUMNS = CONFIG.records_system.columns
+UTC = timezone.utc
+NAMES = ["O'Brien", "Nic Dhòmhnaill", "Zoë", "李", "Smith-Jones",
+         "Robert'); DROP TABLE stop_record;--"]
+
+
+def _types(dialect: str) -> dict[str, str]:
+    typed = {COLUMNS["stop_time"]: "TIMESTAMP", COLUMNS["last_modified"]: "TIMESTAMP",
+             COLUMNS["date_of_birth"]: "DATE", COLUMNS["quantity"]: "NUMERIC(12,3)"}
+    if dialect == "sqlite":
+        typed = {COLUMNS["quantity"]: "REAL"}
+    return {c: typed.get(c, "TEXT") for c in COLUMNS.values()}
+
+
+class Source:
+    """A stop_record table in a real database, and a connector reading it over ODBC."""
+
+    def __init__(self, dialect, connect, connection_string, placeholder):
+        self.dialect, self._connect, self.placeholder = dialect, connect, placeholder
+        settings = CONFIG.records_system.model_copy(update={
+            "dialect": dialect, "fetch_size": 3,
+            "odbc_driver": "SQLite3" if dialect == "sqlite" else "PostgreSQL Unicode"})
+        self.connector = RecordsSystem.from_connection_string(connection_string, settings, f"test {dialect}")
+        cols = ", ".join(f'"{c}" {t}' for c, t in _types(dialect).items())
+        with self._connect() as conn:
+            conn.execute(f"CREATE TABLE stop_record ({cols})")
+        self.serial = 0
+
+    def add(self, stop_time: str, last_modified: str | None = None, **values) -> str:
+        self.serial += 1
+        row = {c: None for c in COLUMNS.values()}
+        row.update({COLUMNS["stop_ref"]: f"SS{self.serial:04d}", COLUMNS["stop_time"]: stop_time,
+                    COLUMNS["last_modified"]: last_modified or stop_time, COLUMNS["area"]: "Reading"})
+        row.update({COLUMNS[k]: v for k, v in values.items()})
+        marks = ", ".join([self.placeholder] * len(row))
+        with self._connect() as conn:
+            names = ", ".join(f'"{c}"' for c in row)
+            conn.execute(f"INSERT INTO stop_record ({names}) VALUES ({marks})", list(row.values()))
+        return row[COLUMNS["stop_ref"]]
+
+    def refs(self, start, end, since=None) -> list[str]:
+        chunks = list(self.connector.extract(start, end, since or end))
+        return sorted(r for c in chunks for r in c["stop_ref"])
+
+    def rows(self, start, end, since=None):
+        import pandas as pd
+        return pd.concat(list(self.connector.extract(start, end, since or end)), ignore_index=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def source(request, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "records.db"
+
+        def connect():
+            return sqlite3.connect(path)
+        return Source("sqlite", connect, f"DRIVER={{SQLite3}};Database={path};", "?")
+    db = request.getfixturevalue("postgres_database")
+
+    def connect():
+        return psycopg.connect(autocommit=True, **db)
+    conn_str = (f"DRIVER={{PostgreSQL Unicode}};Server={db['host']};Port={db['port']};"
+                f"Database={db['dbname']};Uid={db['user']};Pwd=;BoolsAsChar=0;")
+    return Source("postgresql", connect, conn_str, "%s")
+
+
+def test_window_edges_start_in_end_out(source):
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")  # BST: 23:00 UTC edges
+    inside = source.add("2026-06-10 00:00:00")          # local midnight = start: in
+    source.add("2026-06-11 00:00:00")                   # local midnight next day = end: out
+    source.add("2026-06-09 23:59:59")                   # just before: out
+    last = source.add("2026-06-10 23:59:59")            # just before the end: in
+    assert source.refs(start, end) == sorted([inside, last])
+
+
+def test_clock_going_back_night_has_25_hours(source):
+    start, end = night_window(datetime(2026, 10, 25).date(), "Europe/London")
+    assert end - start == timedelta(hours=25)
+    refs = [source.add("2026-10-25 00:30:00"), source.add("2026-10-25 01:30:00"),
+            source.add("2026-10-25 23:30:00")]
+    rows = source.rows(start, end)
+    assert sorted(rows["stop_ref"]) == sorted(refs)
+    # the repeated hour is read as its first occurrence (BST): 01:30 local = 00:30 UTC
+    assert "2026-10-25T00:30:00+00:00" in set(rows["stop_time"])
+
+
+def test_clock_going_forward_night_has_23_hours(source):
+    start, end = night_window(datetime(2026, 3, 29).date(), "Europe/London")
+    assert end - start == timedelta(hours=23)
+    ref = source.add("2026-03-29 01:30:00")  # does not exist locally: moved forward one hour
+    rows = source.rows(start, end)
+    assert list(rows["stop_ref"]) == [ref]
+    assert rows["stop_time"].iloc[0] == "2026-03-29T01:30:00+00:00"
+
+
+def test_leap_day_and_midnight(source):
+    start, end = night_window(datetime(2028, 2, 29).date(), "Europe/London")
+    refs = [source.add("2028-02-29 00:00:00"), source.add("2028-02-29 12:00:00")]
+    source.add("2028-03-01 00:00:00")
+    assert source.refs(start, end) == sorted(refs)
+
+
+def test_late_modification_is_picked_up_once(source):
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    edited = source.add("2026-05-01 14:00:00", last_modified="2026-06-10 09:00:00")
+    source.add("2026-05-01 15:00:00", last_modified="2026-05-01 16:00:00")
+    watermark_before = start  # the previous night's successful run ended at this night's start
+    assert source.refs(start, end, since=watermark_before) == [edited]
+    next_start, next_end = night_window(datetime(2026, 6, 11).date(), "Europe/London")
+    assert source.refs(next_start, next_end, since=end) == []
+
+
+def test_text_round_trips_exactly_and_sql_is_parameterised(source):
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    for name in NAMES:
+        source.add("2026-06-10 12:00:00", surname=name, forename=" Zoë ", pnc_id="", quantity=0.25)
+    rows = source.rows(start, end)
+    assert sorted(rows["surname"]) == sorted(NAMES)
+    assert set(rows["forename"]) == {"Zoë"}           # trimmed
+    assert rows["pnc_id"].isna().all()                # empty string to null
+    assert set(rows["quantity"].astype(float)) == {0.25}
+    assert source.refs(start, end)                    # the table is still there
+
+
+def test_nulls_in_every_nullable_column(source):
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    source.add("2026-06-10 12:00:00")
+    rows = source.rows(start, end)
+    nullable = [f for f in COLUMNS if f not in ("stop_ref", "stop_time", "last_modified", "area")]
+    assert rows[nullable].isna().all().all()
+
+
+def test_renamed_column_gives_a_clear_error(source):
+    broken = source.connector.settings.model_copy(update={"columns": COLUMNS | {"surname": "FAMILY_NAME"}})
+    connector = RecordsSystem(source.connector._connect, broken, "test source")
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    with pytest.raises(RecordsSystemError) as err:
+        list(connector.extract(start, end, end))
+    assert "test source" in str(err.value) and "family_name" in str(err.value).lower()
+
+
+def test_unreachable_server_names_the_connection_not_the_password():
+    settings = CONFIG.records_system.model_copy(update={"dialect": "postgresql", "odbc_driver": "PostgreSQL Unicode"})
+    connector = RecordsSystem.from_connection_string(
+        "DRIVER={PostgreSQL Unicode};Server=127.0.0.1;Port=1;Database=x;Uid=u;Pwd=s3cret-pw;",
+        settings, "records system (test)", timeout=3)
+    start = datetime(2026, 6, 10, tzinfo=UTC)
+    with pytest.raises(RecordsSystemError) as err:
+        list(connector.extract(start, start + timedelta(days=1), start))
+    assert "records system (test)" in str(err.value)
+    assert "s3cret-pw" not in str(err.value)
