@@ -18,6 +18,14 @@ from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
 
+
+def _person_columns() -> list[sa.Column]:
+    """The identifying fields a police stop and a YOT case both carry (personal data)."""
+    return [sa.Column("pnc_id", sa.String(20)), sa.Column("forename", sa.String(100)),
+            sa.Column("surname", sa.String(100)), sa.Column("date_of_birth", sa.Date),
+            sa.Column("gender", sa.String(10)), sa.Column("postcode", sa.String(10))]
+
+
 runs = sa.Table(
     "runs", metadata,
     sa.Column("run_id", sa.String(250), primary_key=True),
@@ -51,12 +59,7 @@ stops = sa.Table(
     sa.Column("stop_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("area", sa.String(100), nullable=False),
     sa.Column("person_id", sa.String(64), index=True),
-    sa.Column("pnc_id", sa.String(20)),
-    sa.Column("forename", sa.String(100)),
-    sa.Column("surname", sa.String(100)),
-    sa.Column("date_of_birth", sa.Date),
-    sa.Column("gender", sa.String(10)),
-    sa.Column("postcode", sa.String(10)),
+    *_person_columns(),
     sa.Column("object_of_search", sa.String(100)),
     sa.Column("drug_name", sa.String(50)),
     sa.Column("drug_class", sa.String(1)),
@@ -94,12 +97,7 @@ caseload_rows = sa.Table(
     sa.Column("snapshot_date", sa.Date, primary_key=True),
     sa.Column("case_id", sa.String(64), primary_key=True),
     sa.Column("referral_ref", sa.String(80)),
-    sa.Column("pnc_id", sa.String(20)),
-    sa.Column("forename", sa.String(100)),
-    sa.Column("surname", sa.String(100)),
-    sa.Column("date_of_birth", sa.Date),
-    sa.Column("gender", sa.String(10)),
-    sa.Column("postcode", sa.String(10)),
+    *_person_columns(),
     sa.Column("referral_received", sa.Date),
     sa.Column("first_contact", sa.Date),
     sa.Column("assessment_date", sa.Date),

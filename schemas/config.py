@@ -39,6 +39,21 @@ CASELOAD_STATUSES = (
 _DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
 
 
+def _check_mapping(mapping: dict[str, str], required: tuple[str, ...], side: str) -> None:
+    """Every pipeline field mapped to a column, and no field the pipeline does not know."""
+    missing = [f for f in required if f not in mapping]
+    unknown = [f for f in mapping if f not in required]
+    if missing:
+        raise ValueError(f"no {side} column mapped for: {', '.join(missing)}")
+    if unknown:
+        raise ValueError(f"unknown pipeline field(s): {', '.join(unknown)}")
+
+
+def _lower_keys(codes: dict[str, str]) -> dict[str, str]:
+    """Code lists are matched case-insensitively: keys are stored trimmed and lower-cased."""
+    return {k.strip().lower(): v for k, v in codes.items()}
+
+
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid; the message names the key."""
 
@@ -76,12 +91,7 @@ class RecordsSystem(_Model):
     @field_validator("columns")
     @classmethod
     def _all_fields_mapped(cls, v: dict[str, str]) -> dict[str, str]:
-        missing = [f for f in REQUIRED_STOP_FIELDS if f not in v]
-        unknown = [f for f in v if f not in REQUIRED_STOP_FIELDS]
-        if missing:
-            raise ValueError(f"no source column mapped for: {', '.join(missing)}")
-        if unknown:
-            raise ValueError(f"unknown pipeline field(s): {', '.join(unknown)}")
+        _check_mapping(v, REQUIRED_STOP_FIELDS, "source")
         bad = [c for c in v.values() if not _IDENTIFIER.match(c)]
         if bad:
             raise ValueError(f"not a plain column name: {', '.join(bad)}")
@@ -94,10 +104,7 @@ class RecordsSystem(_Model):
             raise ValueError(f"not a plain table name: {v!r}")
         return v
 
-    @field_validator("offences")
-    @classmethod
-    def _lower_keys(cls, v: dict[str, str]) -> dict[str, str]:
-        return {k.strip().lower(): val for k, val in v.items()}
+    _lower_offence_keys = field_validator("offences")(classmethod(lambda cls, v: _lower_keys(v)))
 
 
 class Caseload(_Model):
@@ -111,18 +118,10 @@ class Caseload(_Model):
     @field_validator("columns")
     @classmethod
     def _all_fields_mapped(cls, v: dict[str, str]) -> dict[str, str]:
-        missing = [f for f in REQUIRED_CASELOAD_FIELDS if f not in v]
-        unknown = [f for f in v if f not in REQUIRED_CASELOAD_FIELDS]
-        if missing:
-            raise ValueError(f"no export column mapped for: {', '.join(missing)}")
-        if unknown:
-            raise ValueError(f"unknown pipeline field(s): {', '.join(unknown)}")
+        _check_mapping(v, REQUIRED_CASELOAD_FIELDS, "export")
         return v
 
-    @field_validator("statuses")
-    @classmethod
-    def _lower_keys(cls, v: dict[str, str]) -> dict[str, str]:
-        return {k.strip().lower(): val for k, val in v.items()}
+    _lower_status_keys = field_validator("statuses")(classmethod(lambda cls, v: _lower_keys(v)))
 
     @field_validator("file_pattern")
     @classmethod
