@@ -363,20 +363,22 @@ def _report_rows(res: Resources) -> pd.DataFrame:
 def send_reports(res: Resources, run: NightlyRun) -> dict:
     """Each supervisor group's new escalations, emailed once per night and written to disk."""
     rows = _report_rows(res)
-    engagement = _read_sql(res.state, sa.select(db.engagement.c.state).where(db.engagement.c.as_of == run.night))
+    engagement = _read_sql(res.state, sa.select(db.engagement.c.state, db.referrals.c.area).join(
+        db.referrals, db.referrals.c.referral_ref == db.engagement.c.referral_ref).where(
+            db.engagement.c.as_of == run.night))
     stale_yots = {res.config.yots[y].name: day for y, day in _stale_yots(res, run).items()}
     sent = _read_sql(res.state, sa.select(db.report_dispatches.c.group_id).where(
         db.report_dispatches.c.night == run.night))
     already = set(sent["group_id"])
     run.reports_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"referrals assessed": len(engagement),
-               "engaged or completed": int(engagement["state"].isin(["engaged", "completed"]).sum()),
-               "not engaged": int(engagement["state"].isin(
-                   ["declined", "did_not_engage", "no_yot_record", "no_first_contact", "no_session"]).sum())}
     outcome = {}
     for group_id, group in res.config.supervisor_groups.items():
         areas = [a for a, cfg in res.config.areas.items() if cfg.supervisor_group == group_id]
         mine = rows[rows["area"].isin(areas)].copy()
+        states = engagement.loc[engagement["area"].isin(areas), "state"]
+        summary = {"referrals assessed": len(states),
+                   "engaged or completed": int(states.isin(["engaged", "completed"]).sum()),
+                   "not engaged": int(states.isin(engagement_rules.NON_ENGAGEMENT).sum())}
         report = build_exception_report(
             mine, group_id=group_id, group_name=group.name, night=run.night,
             subject_template=res.config.report.subject,

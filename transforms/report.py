@@ -25,6 +25,9 @@ REASON_LABELS = {
 CSV_COLUMNS = ["referral_ref", "stop_ref", "person_id", "pnc_id", "forename", "surname",
                "date_of_birth", "area", "stop_date", "yot", "reason", "deadline", "yot_status",
                "yot_case_id", "evidence"]
+INPUT_COLUMNS = ["referral_ref", "stop_ref", "person_id", "pnc_id", "forename", "surname",
+                 "date_of_birth", "area", "stop_date", "yot_name", "reason", "deadline", "yot_status",
+                 "yot_case_id", "evidence"]
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                          lstrip_blocks=True)
@@ -51,6 +54,7 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
                            subject_template: str, summary: Mapping[str, int],
                            stale_yots: Mapping[str, date | None]) -> ExceptionReport:
     """One supervisor group's report for one night."""
+    escalations = escalations.reindex(columns=sorted(set(escalations.columns) | set(INPUT_COLUMNS)))
     rows = escalations.sort_values(["area", "surname", "forename", "referral_ref"],
                                    na_position="last").to_dict("records")
     records = [{
@@ -66,7 +70,7 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
     subject = subject_template.format(group=group_name, night=night.isoformat())
     html = _TEMPLATES.get_template("exception_report.html.j2").render(
         subject=subject, group_name=group_name, night=night, rows=records, summary=summary,
-        stale_yots={name: _text(day) or "no export received" for name, day in stale_yots.items()})
+        stale_yots={name: _text(day) for name, day in stale_yots.items()})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
