@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +111,8 @@ def open_sftp(endpoint: SftpEndpoint) -> Iterator[paramiko.SFTPClient]:
     try:
         yield sftp
     finally:
-        sftp.close()
+        with suppress(Exception):  # a dropped session cannot be closed politely; that is fine
+            sftp.close()
         client.close()
 
 
