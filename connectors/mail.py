@@ -30,9 +30,13 @@ def build_report_message(report: ExceptionReport, *, sender: str, recipients: Se
     message["X-Diversion-Report"] = f"{report.group_id}/{night}"
     message.set_content(
         f"{report.row_count} young people in {report.group_name} did not engage with their "
-        f"diversion (night of {night}).\nThe HTML version of this message and the attached CSV "
-        "list them with the reason and the evidence.\n")
+        f"diversion (night of {night}); {report.change_count} earlier case(s) changed.\nThe HTML "
+        "version of this message and the attached CSV list them with the reason and the evidence.\n")
     message.add_alternative(report.html, subtype="html")
+    if report.chart_png:
+        from transforms.report import CHART_CID
+        message.get_payload()[1].add_related(report.chart_png, maintype="image", subtype="png",
+                                             cid=f"<{CHART_CID}>", filename=report.chart_file_name)
     message.add_attachment(report.csv_bytes, maintype="text", subtype="csv",
                            filename=f"exceptions_{report.group_id}_{night}.csv")
     return message

@@ -179,6 +179,16 @@ escalation_history = sa.Table(
     sa.Column("run_id", sa.String(250), nullable=False),
 )
 
+acknowledgements = sa.Table(  # supervisors' acknowledgements: imported from CSV files or written here
+    "acknowledgements", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("reason", sa.String(30), primary_key=True),
+    sa.Column("acknowledged_by", sa.String(100), nullable=False),
+    sa.Column("acknowledged_on", sa.Date, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("source", sa.String(300), nullable=False),
+)
+
 quarantine = sa.Table(
     "quarantine", metadata,
     sa.Column("source", sa.String(100), primary_key=True),      # e.g. records_system, caseload:reading

@@ -54,6 +54,13 @@ def _lower_keys(codes: dict[str, str]) -> dict[str, str]:
     return {k.strip().lower(): v for k, v in codes.items()}
 
 
+def _addresses(addresses: list[str]) -> list[str]:
+    bad = [a for a in addresses if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a)]
+    if bad:
+        raise ValueError(f"not an email address: {', '.join(bad)}")
+    return addresses
+
+
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid; the message names the key."""
 
@@ -181,6 +188,9 @@ class Report(_Model):
     sender: str
     subject: str
     purpose: str
+    engineers: list[str] = Field(min_length=1)  # data engineers: stale data, rejected files, digests
+
+    _engineer_addresses = field_validator("engineers")(classmethod(lambda cls, v: _addresses(v)))
 
 
 class Area(_Model):
@@ -192,13 +202,7 @@ class SupervisorGroup(_Model):
     name: str
     recipients: list[str] = Field(min_length=1)
 
-    @field_validator("recipients")
-    @classmethod
-    def _addresses(cls, v: list[str]) -> list[str]:
-        bad = [a for a in v if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a)]
-        if bad:
-            raise ValueError(f"not an email address: {', '.join(bad)}")
-        return v
+    _recipient_addresses = field_validator("recipients")(classmethod(lambda cls, v: _addresses(v)))
 
 
 class Yot(_Model):

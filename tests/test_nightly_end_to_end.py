@@ -89,13 +89,23 @@ def test_counts_reconcile_for_every_source(first_run):
 
 def test_each_supervisor_group_gets_one_email_with_its_cases(stack, first_run):
     res, _ = first_run
-    messages = stack.mail.messages()
+    everything = stack.mail.messages()
+    messages = [m for m in everything if m["X-Diversion-Report"].split("/")[0] in stack.config.supervisor_groups]
     assert messages, "no report was sent"
     with res.state.engine.connect() as conn:
-        dispatched = pd.DataFrame(conn.execute(sa.select(db.report_dispatches)).fetchall())
+        dispatched = pd.DataFrame(conn.execute(sa.select(db.report_dispatches).where(
+            db.report_dispatches.c.group_id.in_(list(stack.config.supervisor_groups)))).fetchall())
         disclosures = conn.execute(sa.select(sa.func.count()).select_from(db.processing_log).where(
             db.processing_log.c.operation == "disclosure")).scalar()
     assert len(messages) == len(dispatched) == disclosures
+    for message in messages:
+        group = stack.config.supervisor_groups[message["X-Diversion-Report"].split("/")[0]]
+        assert message["To"] == ", ".join(group.recipients)
+        (chart,) = [p for p in message.walk() if p.get_content_type() == "image/png"]
+        assert chart.get_content().startswith(b"\x89PNG")
+    (stale,) = [m for m in everything if m["X-Diversion-Report"].startswith("stale-yots/")]
+    assert stale["To"] == ", ".join(stack.config.report.engineers)
+    assert "Slough: no export received yet" in stale.get_content()
     sent_refs = set()
     for message in messages:
         html = message.get_body(("html",)).get_content()

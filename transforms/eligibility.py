@@ -50,7 +50,7 @@ def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
     day = local_stop_day(stops["stop_time"], config.scheme.timezone)
     age = age_on(stops["date_of_birth"], day)
     drugs = rules.drugs
-    threshold = stops["drug_name"].map({n: float(d.max_quantity) for n, d in drugs.items()})
+    threshold = stops["drug_name"].map({n: float(d.max_quantity) for n, d in drugs.items()}).astype("float64")
     unit = stops["drug_name"].map({n: d.unit for n, d in drugs.items()})
 
     previous = _previous_referrals(stops, history)

@@ -13,8 +13,12 @@ ACTIVE = ("open", "notified", "acknowledged")
 
 
 def plan_escalations(engagement: pd.DataFrame, ledger: pd.DataFrame, night: date,
-                     ) -> tuple[list[dict], list[dict]]:
-    """Ledger rows to upsert and history rows to add, given tonight's engagement."""
+                     acknowledgements: pd.DataFrame | None = None) -> tuple[list[dict], list[dict]]:
+    """Ledger rows to upsert and history rows to add, given tonight's engagement.
+
+    `acknowledgements` (referral_ref, reason, acknowledged_on) move an open or notified entry to
+    acknowledged; an acknowledged entry still resolves when its reason goes away.
+    """
     current = {(r.referral_ref, r.non_engagement_reason): r
                for r in engagement.dropna(subset=["non_engagement_reason"]).itertuples()}
     existing = {(r.referral_ref, r.reason): r for r in ledger.itertuples()}
@@ -28,15 +32,28 @@ def plan_escalations(engagement: pd.DataFrame, ledger: pd.DataFrame, night: date
                         "evidence": row.evidence, "deadline": _day(row.deadline)})
         history.append({"referral_ref": key[0], "reason": key[1], "night": night,
                         "from_state": None if old is None else old.state, "to_state": "open"})
+    acked = set()
+    if acknowledgements is not None and len(acknowledgements):
+        acked = {(a.referral_ref, a.reason) for a in acknowledgements.itertuples()
+                 if a.acknowledged_on <= night}
+    for key in acked & set(existing):
+        old = existing[key]
+        if old.state in ("open", "notified") and key in current:
+            upserts.append(_ledger_row(old) | {"state": "acknowledged"})
+            history.append({"referral_ref": key[0], "reason": key[1], "night": night,
+                            "from_state": old.state, "to_state": "acknowledged"})
     for key, old in existing.items():
         if old.state in ACTIVE and key not in current and old.opened_night <= night:
-            upserts.append({"referral_ref": key[0], "reason": key[1], "state": "resolved",
-                            "opened_night": old.opened_night, "notified_night": old.notified_night,
-                            "resolved_night": night, "evidence": old.evidence,
-                            "deadline": old.deadline})
+            upserts.append(_ledger_row(old) | {"state": "resolved", "resolved_night": night})
             history.append({"referral_ref": key[0], "reason": key[1], "night": night,
                             "from_state": old.state, "to_state": "resolved"})
     return upserts, history
+
+
+def _ledger_row(old: object) -> dict:
+    return {"referral_ref": old.referral_ref, "reason": old.reason, "state": old.state,
+            "opened_night": old.opened_night, "notified_night": old.notified_night,
+            "resolved_night": old.resolved_night, "evidence": old.evidence, "deadline": old.deadline}
 
 
 def _day(value: object) -> date | None:

@@ -33,15 +33,29 @@ _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templa
                          lstrip_blocks=True)
 
 
+CHART_CID = "funnel-chart"
+CHANGE_LABELS = {
+    "resolved": "No longer a non-engager (the YOT now records engagement or the reason no longer holds)",
+    "acknowledged": "Acknowledged by a supervisor",
+}
+
+
 @dataclass(frozen=True)
 class ExceptionReport:
     group_id: str
     group_name: str
     night: date
     subject: str
-    html: str
+    html: str           # for the email: the chart is an inline image (cid:funnel-chart)
+    html_file: str      # for the audit copy on disk: the chart is the PNG file beside it
     csv_bytes: bytes
     row_count: int
+    change_count: int = 0
+    chart_png: bytes | None = None
+
+    @property
+    def chart_file_name(self) -> str:
+        return f"exceptions_{self.group_id}_funnel.png"
 
 
 def _text(value: object) -> str:
@@ -52,8 +66,14 @@ def _text(value: object) -> str:
 
 def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_name: str, night: date,
                            subject_template: str, summary: Mapping[str, int],
-                           stale_yots: Mapping[str, date | None]) -> ExceptionReport:
-    """One supervisor group's report for one night."""
+                           stale_yots: Mapping[str, date | None],
+                           changes: pd.DataFrame | None = None,
+                           chart_png: bytes | None = None) -> ExceptionReport:
+    """One supervisor group's report for one night.
+
+    `changes` lists cases reported before whose escalation has since changed (columns
+    referral_ref, forename, surname, area, reason, change, night).
+    """
     escalations = escalations.reindex(columns=sorted(set(escalations.columns) | set(INPUT_COLUMNS)))
     rows = escalations.sort_values(["area", "surname", "forename", "referral_ref"],
                                    na_position="last").to_dict("records")
@@ -67,14 +87,25 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
         "deadline": _text(r["deadline"]), "yot_status": _text(r["yot_status"]).replace("_", " "),
         "yot_case_id": _text(r["yot_case_id"]), "evidence": _text(r["evidence"]),
     } for r in rows]
+    change_rows = [] if changes is None else [{
+        "referral_ref": _text(c["referral_ref"]), "name": f"{_text(c['forename'])} {_text(c['surname'])}".strip(),
+        "area": _text(c["area"]), "reason": REASON_LABELS.get(c["reason"], _text(c["reason"])),
+        "change": CHANGE_LABELS.get(c["change"], _text(c["change"])), "night": _text(c["night"]),
+    } for c in changes.sort_values(["area", "referral_ref"]).to_dict("records")]
     subject = subject_template.format(group=group_name, night=night.isoformat())
-    html = _TEMPLATES.get_template("exception_report.html.j2").render(
-        subject=subject, group_name=group_name, night=night, rows=records, summary=summary,
-        stale_yots={name: _text(day) for name, day in stale_yots.items()})
+    chart_name = f"exceptions_{group_id}_funnel.png"
+
+    def render(chart_src: str | None) -> str:
+        return _TEMPLATES.get_template("exception_report.html.j2").render(
+            subject=subject, group_name=group_name, night=night, rows=records, summary=summary,
+            stale_yots={name: _text(day) for name, day in stale_yots.items()}, changes=change_rows,
+            chart_src=chart_src)
+    html = render(f"cid:{CHART_CID}" if chart_png else None)
+    html_file = render(chart_name if chart_png else None)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
     return ExceptionReport(group_id=group_id, group_name=group_name, night=night, subject=subject,
-                           html=html, csv_bytes=buffer.getvalue().encode("utf-8"),
-                           row_count=len(records))
+                           html=html, html_file=html_file, csv_bytes=buffer.getvalue().encode("utf-8"),
+                           row_count=len(records), change_count=len(change_rows), chart_png=chart_png)

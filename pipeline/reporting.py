@@ -1,0 +1,178 @@
+"""The night's reports: each supervisor group's exception report, and the engineers' notices.
+
+A group is emailed once per night, and only when something is new (a new escalation, or a change
+to a case it was told about before); the audit copy is always written to disk. Each email is a
+disclosure of children's personal data and is logged as one (DPA 2018 s.62).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+from email.message import EmailMessage
+
+import pandas as pd
+import sqlalchemy as sa
+
+from connectors import state_db as db
+from connectors.mail import build_report_message
+from pipeline.context import NightlyRun
+from pipeline.resources import Resources
+from transforms.engagement import NON_ENGAGEMENT
+from transforms.funnel import engagement_funnel, funnel_chart_png
+from transforms.report import ExceptionReport, build_exception_report
+
+log = logging.getLogger(__name__)
+
+
+def _read(res: Resources, query: sa.Select) -> pd.DataFrame:
+    with res.state.engine.connect() as conn:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _as_dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for col in columns:
+        frame[col] = pd.to_datetime(frame[col]).dt.date
+    return frame
+
+
+def open_escalations(res: Resources) -> pd.DataFrame:
+    """Escalations not yet sent to anyone, with what a supervisor needs to act on them."""
+    r, s, e, x = db.referrals, db.stops, db.engagement, db.escalations
+    frame = _read(res, sa.select(
+        x.c.referral_ref, x.c.reason, x.c.deadline, x.c.evidence, r.c.stop_ref, r.c.area, r.c.yot_id,
+        s.c.person_id, s.c.pnc_id, s.c.forename, s.c.surname, s.c.date_of_birth, s.c.stop_time,
+        e.c.yot_status, e.c.yot_case_id,
+    ).join(r, r.c.referral_ref == x.c.referral_ref).join(s, s.c.stop_ref == r.c.stop_ref)
+        .outerjoin(e, e.c.referral_ref == x.c.referral_ref).where(x.c.state == "open"))
+    frame["stop_date"] = pd.to_datetime(frame["stop_time"], utc=True).dt.tz_convert(
+        res.config.scheme.timezone).dt.date
+    frame["yot_name"] = frame["yot_id"].map({k: y.name for k, y in res.config.yots.items()})
+    return _as_dates(frame, "date_of_birth", "deadline")
+
+
+def changes_since(res: Resources, after: date | None, night: date) -> pd.DataFrame:
+    """Cases already notified whose escalation changed in (after, night]."""
+    if after is None:
+        return pd.DataFrame(columns=["referral_ref", "reason", "change", "night", "area", "forename", "surname"])
+    h, x, r, s = db.escalation_history, db.escalations, db.referrals, db.stops
+    return _read(res, sa.select(
+        h.c.referral_ref, h.c.reason, h.c.to_state.label("change"), h.c.night, r.c.area, s.c.forename,
+        s.c.surname,
+    ).join(x, (x.c.referral_ref == h.c.referral_ref) & (x.c.reason == h.c.reason))
+        .join(r, r.c.referral_ref == h.c.referral_ref).join(s, s.c.stop_ref == r.c.stop_ref)
+        .where(h.c.to_state.in_(["resolved", "acknowledged"]), h.c.night > after, h.c.night <= night,
+               x.c.notified_night.is_not(None)))
+
+
+def _last_dispatch(res: Resources, group_id: str, night: date) -> date | None:
+    with res.state.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(db.report_dispatches.c.night)).where(
+            db.report_dispatches.c.group_id == group_id, db.report_dispatches.c.night < night)).scalar()
+
+
+def _already_sent(res: Resources, key: str, night: date) -> bool:
+    with res.state.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(db.report_dispatches).where(
+            db.report_dispatches.c.group_id == key, db.report_dispatches.c.night == night)).scalar() > 0
+
+
+def _write_audit_copy(report: ExceptionReport, run: NightlyRun) -> str:
+    run.reports_dir.mkdir(parents=True, exist_ok=True)
+    html_path = run.reports_dir / f"exceptions_{report.group_id}.html"
+    html_path.write_text(report.html_file, encoding="utf-8")
+    (run.reports_dir / f"exceptions_{report.group_id}.csv").write_bytes(report.csv_bytes)
+    if report.chart_png:
+        (run.reports_dir / report.chart_file_name).write_bytes(report.chart_png)
+    return str(html_path)
+
+
+def _dispatch(res: Resources, run: NightlyRun, key: str, message: EmailMessage, rows: int,
+              report_path: str, *, disclosure: str | None, recipients: list[str],
+              notify: list[tuple[str, str]] = ()) -> None:
+    """Record, mark and send in one transaction: a failed send records nothing and marks nothing."""
+    with res.state.transaction() as conn:
+        res.state.upsert(conn, db.report_dispatches, [{
+            "night": run.night, "group_id": key, "message_id": message["Message-ID"], "rows": rows,
+            "report_path": report_path, "run_id": run.run_id}], update=[])
+        for ref, reason in notify:
+            conn.execute(db.escalations.update().where(
+                (db.escalations.c.referral_ref == ref) & (db.escalations.c.reason == reason)).values(
+                    state="notified", notified_night=run.night))
+        res.state.upsert(conn, db.escalation_history, [
+            {"referral_ref": ref, "reason": reason, "night": run.night, "from_state": "open",
+             "to_state": "notified", "run_id": run.run_id} for ref, reason in notify], update=[])
+        if disclosure:
+            res.state.log_processing(conn, operation="disclosure", actor=res.actor, recipients=recipients,
+                                     subject=disclosure, purpose=res.config.report.purpose,
+                                     run_id=run.run_id)
+        res.mailer.send(message)
+
+
+def send_reports(res: Resources, run: NightlyRun) -> dict:
+    """Each supervisor group's new escalations and changes, emailed once per night, kept on disk."""
+    escalations = open_escalations(res)
+    engagement = _read(res, sa.select(db.engagement.c.state, db.referrals.c.area).join(
+        db.referrals, db.referrals.c.referral_ref == db.engagement.c.referral_ref).where(
+            db.engagement.c.as_of == run.night))
+    from pipeline.steps import _stale_yots
+    stale = _stale_yots(res, run)
+    stale_named = {res.config.yots[y].name: day for y, day in stale.items()}
+    outcome: dict[str, dict] = {}
+    for group_id, group in res.config.supervisor_groups.items():
+        areas = [a for a, cfg in res.config.areas.items() if cfg.supervisor_group == group_id]
+        mine = escalations[escalations["area"].isin(areas)]
+        in_group = engagement[engagement["area"].isin(areas)]
+        changes = changes_since(res, _last_dispatch(res, group_id, run.night), run.night)
+        changes = changes[changes["area"].isin(areas)]
+        report = build_exception_report(
+            mine, group_id=group_id, group_name=group.name, night=run.night,
+            subject_template=res.config.report.subject,
+            summary={"referrals assessed": len(in_group),
+                     "engaged or completed": int(in_group["state"].isin(["engaged", "completed"]).sum()),
+                     "not engaged": int(in_group["state"].isin(NON_ENGAGEMENT).sum()),
+                     "newly escalated": len(mine), "changed since the last report": len(changes)},
+            stale_yots=stale_named, changes=changes,
+            chart_png=funnel_chart_png(engagement_funnel(in_group), f"Engagement funnel: {group.name}"))
+        if _already_sent(res, group_id, run.night) or (mine.empty and changes.empty):
+            why = "already sent" if _already_sent(res, group_id, run.night) else "nothing new"
+            outcome[group_id] = {"sent": False, "rows": len(mine), "changes": len(changes), "why": why}
+            if why == "nothing new":
+                _write_audit_copy(report, run)
+            continue
+        path = _write_audit_copy(report, run)
+        message = build_report_message(report, sender=res.config.report.sender, recipients=group.recipients)
+        refs = sorted(set(mine["referral_ref"]) | set(changes["referral_ref"]))
+        _dispatch(res, run, group_id, message, len(mine), path, recipients=group.recipients,
+                  disclosure="exception report " + ", ".join(refs),
+                  notify=list(zip(mine["referral_ref"], mine["reason"])))
+        outcome[group_id] = {"sent": True, "rows": len(mine), "changes": len(changes),
+                             "message_id": message["Message-ID"]}
+        log.info("report for %s sent: %d new escalations, %d changes", group_id, len(mine), len(changes))
+    outcome["stale_notice"] = send_stale_notice(res, run, stale)
+    with res.state.transaction() as conn:
+        res.state.record_counts(conn, run.run_id, "report", {
+            g: {"rows": o.get("rows", 0), "sent": int(o["sent"])} for g, o in outcome.items()})
+    return outcome
+
+
+def send_stale_notice(res: Resources, run: NightlyRun, stale: dict[str, date | None]) -> dict:
+    """Tell the data engineers (once a night) which YOTs' data is stale and since when."""
+    key = "engineers:stale-yots"
+    if not stale or _already_sent(res, key, run.night):
+        return {"sent": False, "rows": len(stale)}
+    lines = [f"- {res.config.yots[y].name}: " + (f"newest export {d}" if d else "no export received yet")
+             for y, d in sorted(stale.items())]
+    message = EmailMessage()
+    message["Subject"] = f"diversion-sync: YOT caseload data stale ({run.night})"
+    message["From"] = res.config.report.sender
+    message["To"] = ", ".join(res.config.report.engineers)
+    message["Message-ID"] = f"<stale-yots.{run.night}@diversion-sync.invalid>"
+    message["X-Diversion-Report"] = f"stale-yots/{run.night}"
+    message.set_content(
+        f"For the night of {run.night} these YOTs' caseload exports are missing or stale:\n"
+        + "\n".join(lines) + "\n\nTheir referrals wait; no child is escalated because of a YOT's delay.\n"
+        "Please contact the YOT. (No personal data in this message.)\n")
+    _dispatch(res, run, key, message, len(stale), "", disclosure=None,
+              recipients=list(res.config.report.engineers))
+    return {"sent": True, "rows": len(stale)}
