@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import sqlalchemy as sa
 
 from connectors import state_db as db
+from demo.screenshot import screenshot
 from demo.stack import DemoStack
 from pipeline.context import PROJECT_ROOT
 from pipeline.summary import format_summary, load_summary
@@ -46,6 +48,16 @@ def main() -> int:
         print("\nreports written:")
         for path in reports:
             print(f"  {path}")
+        shots = []
+        for html in sorted((stack.data_dir / "reports").rglob("exceptions_*.html")):
+            try:
+                shots.append(screenshot(html, stack.root / "screenshots" / html.with_suffix(".png").name))
+            except (FileNotFoundError, OSError, subprocess.SubprocessError) as exc:
+                print(f"  (no screenshot of {html.name}: {exc})")
+        if shots:
+            print("screenshots of the reports (headless Chromium):")
+            for path in shots:
+                print(f"  {path}")
         print("messages in the mail sink:")
         for path in stack.mail.paths():
             print(f"  {path}")
