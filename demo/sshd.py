@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 SSHD = "/usr/sbin/sshd"
 
@@ -22,11 +23,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (children before grandchildren)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended while we looked
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
 class PrivateSshd:
     """`with PrivateSshd(folder) as sshd:` — a started sshd; stopped and reaped on exit."""
 
     def __init__(self, root_dir: Path, port: int | None = None) -> None:
         self.root = Path(root_dir).resolve()
+        if any(c.isspace() for c in str(self.root)):
+            raise ValueError(f"sshd folder {self.root!r} must not contain spaces (sshd_config is word-split)")
         self.host = "127.0.0.1"
         self.port = port or _free_port()
         self.username = pwd.getpwuid(os.getuid()).pw_name
@@ -50,10 +71,16 @@ class PrivateSshd:
         return " ".join(self.host_key_path.with_suffix(".pub").read_text().split()[:2])
 
     def write_known_hosts(self, path: Path) -> Path:
-        path.write_text(f"[{self.host}]:{self.port} {self.host_public_key}\n")
+        """A known_hosts file listing this server, as a client would keep it."""
+        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{name} {self.host_public_key}\n")
         return path
 
     def remote_path(self, relative: str) -> str:
+        """The absolute server path of a folder under `sftp_root` (no chroot: this machine's paths).
+        Sessions also start in `sftp_root`, so the relative path works as well."""
         return str(self.sftp_root / relative)
 
     def _write_config(self) -> None:
@@ -70,7 +97,7 @@ class PrivateSshd:
             "X11Forwarding no", "AllowAgentForwarding no", "PermitTTY no", "LogLevel INFO", ""]))
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "PrivateSshd":
+    def start(self) -> PrivateSshd:
         self.root.mkdir(parents=True, exist_ok=True)
         self.sftp_root.mkdir(exist_ok=True)
         self._keygen(self.host_key_path, "diversion-sync demo host")
@@ -97,17 +124,21 @@ class PrivateSshd:
         raise RuntimeError(f"sshd did not listen on {self.host}:{self.port} within 15 s")
 
     def kill_sessions(self) -> int:
-        """Kill the per-connection sshd children: drops every open SFTP session (fault tests)."""
+        """Kill every per-connection sshd process (children of the PidFile's pid and theirs):
+        drops each open SFTP session while the server keeps listening. Returns how many died."""
         if self._process is None:
             return 0
-        out = subprocess.run(["pgrep", "-P", str(self._process.pid)], capture_output=True, text=True)
-        pids = [int(p) for p in out.stdout.split()]
-        for pid in pids:
+        try:
+            listener = int(self.pid_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            listener = self._process.pid
+        doomed = _descendants(listener)
+        for pid in doomed:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        return len(pids)
+        return len(doomed)
 
     def stop(self) -> None:
         if self._process is not None:
@@ -120,7 +151,7 @@ class PrivateSshd:
                 self._process.wait()
             self._process = None
 
-    def __enter__(self) -> "PrivateSshd":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,42 +1,143 @@
-"""The YOT SFTP connector against a real OpenSSH sshd on loopback."""
+"""The YOT SFTP connector against a real OpenSSH sshd on loopback (fixtures in tests/fixtures/sshd.py)."""
+import dataclasses
+import errno
 import hashlib
+import json
+import logging
 import os
+import socket
+import subprocess
 import threading
 import time
+import tracemalloc
 import uuid
+from contextlib import suppress
+from pathlib import Path
 
+import paramiko
 import pytest
 
-from connectors.yot_sftp import (CaseloadDrop, HostKeyError, SftpEndpoint, SftpError, SftpUnavailable,
-                                 airflow_connection_json, open_sftp, open_sftp_from_airflow)
-from demo.mailsink import free_port
+from connectors import yot_sftp
+from connectors.yot_sftp import (
+    CaseloadDrop,
+    HostKeyError,
+    RemoteFile,
+    SftpEndpoint,
+    SftpError,
+    SftpUnavailable,
+    TransferIncomplete,
+    airflow_connection_json,
+    open_sftp,
+    open_sftp_from_airflow,
+)
+
+BIG_MB = 48
 
 
 @pytest.fixture
-def drop_dir(sshd):
+def drop_dir(sshd) -> str:
     """A fresh export folder for one YOT, relative to the server's start directory."""
     name = f"yot-{uuid.uuid4().hex[:8]}/outbox"
     (sshd.sftp_root / name).mkdir(parents=True)
     return name
 
 
-def test_lists_complete_files_and_fetches_with_checksum(sshd, sftp_endpoint, drop_dir, tmp_path):
+@pytest.fixture(scope="module")
+def big_export(sshd) -> tuple[str, str]:
+    """(folder, sha256) of a 48 MB export, shared read-only by the fault tests."""
+    folder = f"big-{uuid.uuid4().hex[:8]}"
+    (sshd.sftp_root / folder).mkdir()
+    digest = hashlib.sha256()
+    with open(sshd.sftp_root / folder / "big.csv", "wb") as fh:
+        for _ in range(BIG_MB):
+            block = os.urandom(1024 * 1024)
+            fh.write(block)
+            digest.update(block)
+    return folder, digest.hexdigest()
+
+
+def _with(endpoint: SftpEndpoint, **changes) -> SftpEndpoint:
+    return dataclasses.replace(endpoint, **changes)
+
+
+def _other_host_key(tmp_path: Path) -> str:
+    key = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return " ".join(key.with_suffix(".pub").read_text().split()[:2])
+
+
+def _leftovers(dest: Path) -> list[str]:
+    return sorted(p.name for p in dest.parent.glob(dest.name + "*")) if dest.parent.exists() else []
+
+
+# --- listing and fetching -------------------------------------------------------------------------
+
+def test_lists_complete_files_and_fetches_with_checksum(sshd, sftp_endpoint, drop_dir, tmp_path, caplog):
     folder = sshd.sftp_root / drop_dir
-    data = "YOT Case ID,Surname\r\nC1,O'Brien\r\nC2,Zoë\r\n".encode("utf-8")
+    data = "YOT Case ID,Surname\r\nC1,O'Brien\r\nC2,Zoë\r\n".encode()
     (folder / "caseload_reading_20261124.csv").write_bytes(data)
+    (folder / "caseload_reading_20261123.csv").write_bytes(b"old")
     (folder / "caseload_reading_20261125.csv.part").write_bytes(b"half")
-    (folder / "caseload.tmp").write_bytes(b"x")
-    (folder / "line\nbreak.csv").write_bytes(b"x")
+    (folder / "caseload.TMP").write_bytes(b"x")
     (folder / "subfolder").mkdir()
+    (folder / "link.csv").symlink_to(folder / "caseload_reading_20261124.csv")
+    hostile = ["line\nbreak.csv", "esc\x1b[31m.csv", "a..b.csv", "back\\slash.csv", " lead.csv",
+               "rtl\u202evsc.csv"]
+    for name in hostile:
+        (folder / name).write_bytes(b"x")
+    caplog.set_level(logging.WARNING, logger="connectors.yot_sftp")
     with open_sftp(sftp_endpoint) as sftp:
         drop = CaseloadDrop(sftp, drop_dir, "reading")
-        assert [f.name for f in drop.list_exports()] == ["caseload_reading_20261124.csv"]
+        listed = drop.list_exports()
+        assert [f.name for f in listed] == ["caseload_reading_20261123.csv", "caseload_reading_20261124.csv"]
         assert drop.find("caseload_reading_20261125.csv") is None
-        fetched = drop.fetch(drop.find("caseload_reading_20261124.csv"), tmp_path / "in" / "c.csv")
+        remote = drop.find("caseload_reading_20261124.csv")
+        fetched = drop.fetch(remote, tmp_path / "in" / "c.csv")
+    assert remote == RemoteFile("caseload_reading_20261124.csv", len(data),
+                                int((folder / "caseload_reading_20261124.csv").stat().st_mtime))
+    assert fetched.local_path == tmp_path / "in" / "c.csv"
     assert fetched.local_path.read_bytes() == data
     assert fetched.sha256 == hashlib.sha256(data).hexdigest()
-    assert fetched.remote.size == len(data)
-    assert not list((tmp_path / "in").glob("*.part"))
+    assert os.listdir(tmp_path / "in") == ["c.csv"]
+    for name in hostile:  # logged by repr: no raw control characters reach the log
+        assert repr(name) in caplog.text
+    assert not [r for r in caplog.records if "\x1b" in r.getMessage() or "\n" in r.getMessage()]
+
+
+def test_absolute_export_dir_works_too(sshd, sftp_endpoint, drop_dir, tmp_path):
+    (sshd.sftp_root / drop_dir / "c.csv").write_bytes(b"a,b\n")
+    with open_sftp(sftp_endpoint) as sftp:
+        drop = CaseloadDrop(sftp, sshd.remote_path(drop_dir) + "/", "reading")
+        fetched = drop.fetch(drop.find("c.csv"), tmp_path / "c.csv")
+    assert fetched.local_path.read_bytes() == b"a,b\n"
+
+
+class _ListingOnly:
+    """A server we do not control: it may send names a real filesystem cannot hold."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def listdir_attr(self, path):
+        return [paramiko.SFTPAttributes.from_stat(os.stat(__file__), name) for name in self.names]
+
+
+def test_path_like_names_from_a_hostile_server_are_refused(tmp_path, caplog):
+    drop = CaseloadDrop(_ListingOnly(["../../etc/passwd", "a/b.csv", "..", "ok.csv"]), "outbox", "x")
+    with caplog.at_level(logging.WARNING, logger="connectors.yot_sftp"):
+        assert [f.name for f in drop.list_exports()] == ["ok.csv"]
+    assert "'../../etc/passwd'" in caplog.text and "'a/b.csv'" in caplog.text
+    with pytest.raises(TransferIncomplete, match="unsafe"):
+        drop.fetch(RemoteFile("../secrets.csv", 1, 0), tmp_path / "x.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_that_is_not_utf8_is_an_sftp_error_not_a_crash(sshd, sftp_endpoint, drop_dir):
+    os.close(os.open(os.fsencode(sshd.sftp_root / drop_dir) + b"/caf\xe9.csv", os.O_CREAT | os.O_WRONLY))
+    with open_sftp(sftp_endpoint) as sftp:
+        with pytest.raises(SftpError, match="not UTF-8"):
+            CaseloadDrop(sftp, drop_dir, "reading").list_exports()
+        assert sftp.listdir(".")  # the session is still usable
 
 
 def test_empty_file_is_fetched_as_empty(sshd, sftp_endpoint, drop_dir, tmp_path):
@@ -45,83 +146,281 @@ def test_empty_file_is_fetched_as_empty(sshd, sftp_endpoint, drop_dir, tmp_path)
         drop = CaseloadDrop(sftp, drop_dir, "reading")
         fetched = drop.fetch(drop.find("empty.csv"), tmp_path / "empty.csv")
     assert fetched.local_path.read_bytes() == b"" and fetched.remote.size == 0
+    assert fetched.sha256 == hashlib.sha256(b"").hexdigest()
 
 
-def test_wrong_pinned_host_key_is_refused_before_any_transfer(sshd, sftp_endpoint, tmp_path):
-    other = tmp_path / "other_key"
-    os.system(f"ssh-keygen -q -t ed25519 -N '' -f {other}")
-    wrong = " ".join(other.with_suffix(".pub").read_text().split()[:2])
-    endpoint = SftpEndpoint(**{**sftp_endpoint.__dict__, "host_key": wrong})
-    with pytest.raises(HostKeyError, match="nothing was transferred"):
-        with open_sftp(endpoint):
-            pass
+@pytest.mark.parametrize("change", ["grew", "shrank"])
+def test_file_changed_since_listing_is_incomplete(sshd, sftp_endpoint, drop_dir, tmp_path, change):
+    path = sshd.sftp_root / drop_dir / "c.csv"
+    path.write_bytes(b"x" * 100_000)
+    dest = tmp_path / "c.csv"
+    with open_sftp(sftp_endpoint) as sftp:
+        drop = CaseloadDrop(sftp, drop_dir, "reading")
+        remote = drop.find("c.csv")
+        path.write_bytes(b"x" * (150_000 if change == "grew" else 50_000))
+        with pytest.raises(TransferIncomplete, match="c.csv: changed during the download"):
+            drop.fetch(remote, dest)
+    assert _leftovers(dest) == []
 
 
-def test_unknown_host_in_known_hosts_is_refused(sshd, sftp_endpoint, tmp_path):
+def test_fetch_replaces_an_older_copy_only_when_complete(sshd, sftp_endpoint, drop_dir, tmp_path):
+    (sshd.sftp_root / drop_dir / "c.csv").write_bytes(b"new night\n")
+    dest = tmp_path / "c.csv"
+    dest.write_bytes(b"last night\n")
+    with open_sftp(sftp_endpoint) as sftp:
+        drop = CaseloadDrop(sftp, drop_dir, "reading")
+        with pytest.raises(TransferIncomplete):
+            drop.fetch(RemoteFile("c.csv", 999, 0), dest)
+        assert dest.read_bytes() == b"last night\n"
+        drop.fetch(drop.find("c.csv"), dest)
+    assert dest.read_bytes() == b"new night\n" and _leftovers(dest) == ["c.csv"]
+
+
+# --- host keys ------------------------------------------------------------------------------------
+
+def test_wrong_pinned_host_key_is_refused_before_any_transfer(sshd, sftp_endpoint, drop_dir, tmp_path):
+    (sshd.sftp_root / drop_dir / "c.csv").write_bytes(b"personal data\n")
+    endpoint = _with(sftp_endpoint, host_key=_other_host_key(tmp_path))
+    dest = tmp_path / "in" / "c.csv"
+    with pytest.raises(HostKeyError) as refused, open_sftp(endpoint) as sftp:
+        CaseloadDrop(sftp, drop_dir, "reading").fetch(RemoteFile("c.csv", 14, 0), dest)
+    assert str(refused.value).startswith(f"host key for [127.0.0.1]:{sshd.port} is not the pinned key")
+    assert "nothing was transferred" in str(refused.value)
+    assert not (tmp_path / "in").exists()
+
+
+def test_known_hosts_file_must_list_the_server(sshd, sftp_endpoint, tmp_path):
     known = tmp_path / "known_hosts"
-    known.write_text("")
-    endpoint = SftpEndpoint(**{**sftp_endpoint.__dict__, "host_key": None, "known_hosts_path": str(known)})
-    with pytest.raises(HostKeyError, match="not the pinned key"):
+    known.write_text(f"[127.0.0.1]:{sshd.port + 1} {sshd.host_public_key}\n")  # another port
+    endpoint = _with(sftp_endpoint, host_key=None, known_hosts_path=str(known))
+    with pytest.raises(HostKeyError, match=rf"\[127.0.0.1\]:{sshd.port} is not the pinned key"):
         with open_sftp(endpoint):
             pass
-    endpoint = SftpEndpoint(**{**sftp_endpoint.__dict__, "host_key": None,
-                               "known_hosts_path": str(sshd.write_known_hosts(known))})
+    sshd.write_known_hosts(known)
     with open_sftp(endpoint) as sftp:
         assert sftp.listdir(".") is not None
 
 
-def test_no_host_key_at_all_is_not_allowed(sftp_endpoint):
-    with pytest.raises(ValueError, match="host keys are always verified"):
-        SftpEndpoint(**{**sftp_endpoint.__dict__, "host_key": None, "known_hosts_path": None})
+def test_endpoint_must_name_a_host_key_and_a_valid_one(sftp_endpoint):
+    with pytest.raises(ValueError, match="127.0.0.1:.*host keys are always verified"):
+        _with(sftp_endpoint, host_key=None, known_hosts_path=None)
+    with pytest.raises(ValueError, match="<type> <base64>"):
+        _with(sftp_endpoint, host_key="ssh-ed25519 not-base64!")
 
+
+# --- unreachable, dropped and stalled servers -----------------------------------------------------
 
 def test_refused_connection_is_unavailable_quickly(sftp_endpoint):
-    endpoint = SftpEndpoint(**{**sftp_endpoint.__dict__, "port": free_port(), "connect_timeout": 3})
+    with socket.socket() as closed:  # bound, never listening: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        endpoint = _with(sftp_endpoint, port=closed.getsockname()[1])
+        started = time.monotonic()
+        with pytest.raises(SftpUnavailable, match=rf"127.0.0.1:{endpoint.port}: .*ConnectionRefusedError"):
+            with open_sftp(endpoint):
+                pass
+    assert time.monotonic() - started < 2
+
+
+def test_silent_server_times_out_in_the_handshake(sftp_endpoint):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says a word
+        endpoint = _with(sftp_endpoint, port=silent.getsockname()[1], connect_timeout=1)
+        started = time.monotonic()
+        with pytest.raises(SftpUnavailable, match=rf"127.0.0.1:{endpoint.port}: SSHException: SSH handshake failed"):
+            with open_sftp(endpoint):
+                pass
+    assert time.monotonic() - started < 5
+
+
+def test_server_that_never_answers_the_sftp_request_times_out(sftp_endpoint, monkeypatch):
+    """The one wait paramiko gives no timeout: the subsystem request. Simulate a server that never
+    replies (paramiko's own wait, the request never sent), then check the deadline frees us."""
+    monkeypatch.setattr(paramiko.Channel, "invoke_subsystem", lambda self, name: self._wait_for_event())
+    endpoint = _with(sftp_endpoint, connect_timeout=1.5)
     started = time.monotonic()
-    with pytest.raises(SftpUnavailable):
+    with pytest.raises(SftpUnavailable, match=r"no SFTP session within 1.5 s"):
         with open_sftp(endpoint):
             pass
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 6
 
 
-# paramiko's prefetch thread dies with the session it was reading from; that is the point here.
+# paramiko's read-ahead thread dies with the session it was feeding; that is the point here.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_dropped_session_mid_transfer_leaves_no_partial_file(sshd, sftp_endpoint, drop_dir, tmp_path):
-    big = sshd.sftp_root / drop_dir / "big.csv"
-    with open(big, "wb") as fh:
-        for _ in range(64):
-            fh.write(os.urandom(1024 * 1024))
+def test_session_killed_mid_transfer_leaves_no_partial_file(sshd, sftp_endpoint, big_export, tmp_path):
+    folder, _ = big_export
     dest = tmp_path / "big.csv"
+    part = dest.with_name("big.csv.part")
+    killed = []
+
+    def kill_once_bytes_arrive():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > 0):
+            time.sleep(0.001)
+        killed.append(sshd.kill_sessions())
+
+    started = time.monotonic()
     with open_sftp(sftp_endpoint) as sftp:
-        drop = CaseloadDrop(sftp, drop_dir, "reading")
+        drop = CaseloadDrop(sftp, folder, "reading")
         remote = drop.find("big.csv")
-        killer = threading.Thread(target=lambda: (_wait_for(dest.with_name("big.csv.part")),
-                                                  sshd.kill_sessions()))
+        killer = threading.Thread(target=kill_once_bytes_arrive)
         killer.start()
-        with pytest.raises(SftpError):
+        with pytest.raises(TransferIncomplete, match=r"YOT reading: big.csv: download failed after \d+ bytes"):
             drop.fetch(remote, dest)
         killer.join()
-    assert not dest.exists() and not dest.with_name("big.csv.part").exists()
+    assert killed and killed[0] >= 1
+    assert time.monotonic() - started < 10
+    assert _leftovers(dest) == []
+    with open_sftp(sftp_endpoint) as sftp:  # the server itself is still there
+        assert CaseloadDrop(sftp, folder, "reading").find("big.csv") == remote
 
 
-def _wait_for(path, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not (path.exists() and path.stat().st_size > 0):
-        time.sleep(0.001)
+class _StallingProxy:
+    """A TCP proxy to the sshd that stops passing the server's bytes after `stall_after` of them,
+    holding the connection open: a server that hangs mid-transfer."""
 
+    def __init__(self, target_port: int, stall_after: int) -> None:
+        self.target_port, self.stall_after = target_port, stall_after
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with suppress(OSError):
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, self.stall_after), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+        passed = 0
+        with suppress(OSError):
+            while limit is None or passed < limit:
+                data = source.recv(min(65536, limit - passed) if limit else 65536)
+                if not data:
+                    break
+                sink.sendall(data)
+                passed += len(data)
+
+    def close(self) -> None:
+        for sock in [self.listener, *self.sockets]:
+            with suppress(OSError):
+                sock.close()
+
+
+def test_server_stalled_mid_transfer_times_out(sshd, sftp_endpoint, big_export, tmp_path):
+    folder, _ = big_export
+    proxy = _StallingProxy(sshd.port, stall_after=4 * 1024 * 1024)
+    endpoint = _with(sftp_endpoint, port=proxy.port, channel_timeout=2)
+    dest = tmp_path / "big.csv"
+    outcome: list[BaseException] = []
+
+    def download() -> None:
+        try:
+            with open_sftp(endpoint) as sftp:
+                CaseloadDrop(sftp, folder, "reading").fetch(RemoteFile("big.csv", BIG_MB << 20, 0), dest)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=download, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(timeout=20)
+    hung = worker.is_alive()
+    proxy.close()
+    assert not hung, "the download hung on a stalled server"
+    assert time.monotonic() - started < 10
+    assert len(outcome) == 1 and isinstance(outcome[0], TransferIncomplete), outcome
+    assert "big.csv: download failed" in str(outcome[0]) and "TimeoutError" in str(outcome[0])
+    assert _leftovers(dest) == []
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+def test_memory_stays_flat_whatever_the_file_size(sshd, sftp_endpoint, big_export, tmp_path, monkeypatch):
+    """A full download, then a local disk failure mid-file (whose clean-up drains the read-ahead)."""
+    folder, sha256 = big_export
+    with open_sftp(sftp_endpoint) as sftp:
+        drop = CaseloadDrop(sftp, folder, "reading")
+        remote = drop.find("big.csv")
+        tracemalloc.start()
+        try:
+            fetched = drop.fetch(remote, tmp_path / "big.csv")
+            full_peak = tracemalloc.get_traced_memory()[1]
+            real_stream = yot_sftp._stream
+
+            def disk_fills(source, size):
+                for number, chunk in enumerate(real_stream(source, size)):
+                    if number == 3:
+                        raise OSError(errno.ENOSPC, "No space left on device")
+                    yield chunk
+
+            monkeypatch.setattr(yot_sftp, "_stream", disk_fills)
+            tracemalloc.reset_peak()
+            with pytest.raises(TransferIncomplete, match="No space left"):
+                drop.fetch(remote, tmp_path / "again.csv")
+            failed_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert drop.find("big.csv") == remote  # the session survives a local failure
+    assert fetched.sha256 == sha256
+    assert full_peak < 12 * 1024 * 1024, full_peak           # the file is 48 MB
+    assert failed_peak < 24 * 1024 * 1024, failed_peak
+    assert _leftovers(tmp_path / "again.csv") == []
+
+
+# --- through an Airflow connection ----------------------------------------------------------------
 
 def test_airflow_connection_round_trip(sshd, sftp_endpoint, drop_dir, tmp_path, monkeypatch):
     (sshd.sftp_root / drop_dir / "c.csv").write_bytes(b"a,b\r\n")
-    monkeypatch.setenv("AIRFLOW_CONN_TEST_YOT", airflow_connection_json(sftp_endpoint))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no known_hosts: only the pinned key can vouch
+    conn = airflow_connection_json(sftp_endpoint)
+    assert json.loads(conn)["extra"]["host_key"] == sshd.host_public_key
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_YOT", conn)
     with open_sftp_from_airflow("test_yot") as sftp:
+        assert sftp.get_channel().gettimeout() == 60
         drop = CaseloadDrop(sftp, drop_dir, "test")
-        assert drop.fetch(drop.find("c.csv"), tmp_path / "c.csv").local_path.read_bytes() == b"a,b\r\n"
+        fetched = drop.fetch(drop.find("c.csv"), tmp_path / "c.csv")
+    assert fetched.local_path.read_bytes() == b"a,b\r\n"
+    assert fetched.sha256 == hashlib.sha256(b"a,b\r\n").hexdigest()
 
 
-def test_airflow_connection_without_pinned_key_is_refused(sftp_endpoint, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_TEST_YOT_UNPINNED", (
-        '{"conn_type": "sftp", "host": "127.0.0.1", "port": %d, "login": "x", '
-        '"extra": {"no_host_key_check": true}}') % sftp_endpoint.port)
-    with pytest.raises(HostKeyError, match="must pin"):
-        with open_sftp_from_airflow("test_yot_unpinned"):
+def test_airflow_connection_with_wrong_pinned_key_is_refused(sftp_endpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    wrong = _with(sftp_endpoint, host_key=_other_host_key(tmp_path))
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_YOT_WRONG", airflow_connection_json(wrong))
+    with pytest.raises(HostKeyError, match=rf"host key for \[127.0.0.1\]:{sftp_endpoint.port} is not"):
+        with open_sftp_from_airflow("test_yot_wrong", connect_attempts=1):
             pass
+
+
+def test_airflow_connection_may_rely_on_the_workers_known_hosts(sshd, sftp_endpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    conn = json.loads(airflow_connection_json(sftp_endpoint))
+    del conn["extra"]["host_key"]
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_YOT_KNOWN", json.dumps(conn))
+    with pytest.raises(HostKeyError, match=r"must pin .* or the worker's ~/.ssh/known_hosts must list"):
+        with open_sftp_from_airflow("test_yot_known"):
+            pass
+    sshd.write_known_hosts(tmp_path / ".ssh" / "known_hosts")
+    with open_sftp_from_airflow("test_yot_known") as sftp:
+        assert sftp.listdir(".") is not None
+
+
+def test_airflow_connection_that_skips_host_key_checks_is_refused(sftp_endpoint, monkeypatch):
+    for flag in ("no_host_key_check", "allow_host_key_change"):
+        monkeypatch.setenv("AIRFLOW_CONN_TEST_YOT_UNPINNED", json.dumps({
+            "conn_type": "sftp", "host": "127.0.0.1", "port": sftp_endpoint.port, "login": "x",
+            "extra": {flag: True}}))
+        with pytest.raises(HostKeyError, match="must pin"):
+            with open_sftp_from_airflow("test_yot_unpinned"):
+                pass
+
+
+def test_known_hosts_endpoint_is_pinned_in_the_airflow_connection(sshd, sftp_endpoint, tmp_path):
+    known = sshd.write_known_hosts(tmp_path / "known_hosts")
+    endpoint = _with(sftp_endpoint, host_key=None, known_hosts_path=str(known))
+    assert json.loads(airflow_connection_json(endpoint))["extra"]["host_key"] == sshd.host_public_key
+    with pytest.raises(ValueError, match="is not in"):
+        airflow_connection_json(_with(endpoint, port=sshd.port + 1))

@@ -9,11 +9,11 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 
 REASON_LABELS = {
     "declined": "Declined the diversion",
@@ -29,7 +29,7 @@ INPUT_COLUMNS = ["referral_ref", "stop_ref", "person_id", "pnc_id", "forename", 
                  "date_of_birth", "area", "stop_date", "yot_name", "reason", "deadline", "yot_status",
                  "yot_case_id", "evidence"]
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                         autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                         autoescape=True, trim_blocks=True,
                          lstrip_blocks=True)
 
 
@@ -59,9 +59,17 @@ class ExceptionReport:
 
 
 def _text(value: object) -> str:
+    """Cell text: blanks for missing values, ISO dates (a timestamp read from SQL counts as its date)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
+    if isinstance(value, datetime):
+        value = value.date()
     return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _casefolded(column: pd.Series) -> pd.Series:
+    """Sort key: "de Souza" files with the Ds, not after "Young"."""
+    return column.astype("string").str.casefold()
 
 
 def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_name: str, night: date,
@@ -74,9 +82,12 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
     `changes` lists cases reported before whose escalation has since changed (columns
     referral_ref, forename, surname, area, reason, change, night).
     """
+    missing = [c for c in INPUT_COLUMNS if c not in escalations.columns]
+    if missing and not escalations.empty:
+        raise ValueError(f"escalations for group {group_id} lack columns {missing}")
     escalations = escalations.reindex(columns=sorted(set(escalations.columns) | set(INPUT_COLUMNS)))
     rows = escalations.sort_values(["area", "surname", "forename", "referral_ref"],
-                                   na_position="last").to_dict("records")
+                                   key=_casefolded, na_position="last").to_dict("records")
     records = [{
         "referral_ref": _text(r["referral_ref"]), "stop_ref": _text(r["stop_ref"]),
         "person_id": _text(r["person_id"]), "pnc_id": _text(r["pnc_id"]),
@@ -84,7 +95,8 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
         "date_of_birth": _text(r["date_of_birth"]), "area": _text(r["area"]),
         "stop_date": _text(r["stop_date"]), "yot": _text(r["yot_name"]), "reason": _text(r["reason"]),
         "reason_label": REASON_LABELS.get(r["reason"], _text(r["reason"])),
-        "deadline": _text(r["deadline"]), "yot_status": _text(r["yot_status"]).replace("_", " "),
+        "deadline": _text(r["deadline"]), "yot_status": _text(r["yot_status"]),
+        "yot_status_label": _text(r["yot_status"]).replace("_", " "),
         "yot_case_id": _text(r["yot_case_id"]), "evidence": _text(r["evidence"]),
     } for r in rows]
     change_rows = [] if changes is None else [{
@@ -98,7 +110,7 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
     def render(chart_src: str | None) -> str:
         return _TEMPLATES.get_template("exception_report.html.j2").render(
             subject=subject, group_name=group_name, night=night, rows=records, summary=summary,
-            stale_yots={name: _text(day) for name, day in stale_yots.items()}, changes=change_rows,
+            stale_yots={name: _text(stale_yots[name]) for name in sorted(stale_yots)}, changes=change_rows,
             chart_src=chart_src)
     html = render(f"cid:{CHART_CID}" if chart_png else None)
     html_file = render(chart_name if chart_png else None)
