@@ -156,23 +156,49 @@ def send_reports(res: Resources, run: NightlyRun) -> dict:
     return outcome
 
 
-def send_stale_notice(res: Resources, run: NightlyRun, stale: dict[str, date | None]) -> dict:
-    """Tell the data engineers (once a night) which YOTs' data is stale and since when."""
-    key = "engineers:stale-yots"
-    if not stale or _already_sent(res, key, run.night):
-        return {"sent": False, "rows": len(stale)}
-    lines = [f"- {res.config.yots[y].name}: " + (f"newest export {d}" if d else "no export received yet")
-             for y, d in sorted(stale.items())]
+def _notice(res: Resources, run: NightlyRun, tag: str, subject: str, to: list[str], body: str) -> EmailMessage:
+    """A plain notice without personal data; its Message-ID is stable so a resend is recognisable."""
     message = EmailMessage()
-    message["Subject"] = f"diversion-sync: YOT caseload data stale ({run.night})"
+    message["Subject"] = subject
     message["From"] = res.config.report.sender
-    message["To"] = ", ".join(res.config.report.engineers)
-    message["Message-ID"] = f"<stale-yots.{run.night}@diversion-sync.invalid>"
-    message["X-Diversion-Report"] = f"stale-yots/{run.night}"
-    message.set_content(
-        f"For the night of {run.night} these YOTs' caseload exports are missing or stale:\n"
-        + "\n".join(lines) + "\n\nTheir referrals wait; no child is escalated because of a YOT's delay.\n"
-        "Please contact the YOT. (No personal data in this message.)\n")
-    _dispatch(res, run, key, message, len(stale), "", disclosure=None,
-              recipients=list(res.config.report.engineers))
-    return {"sent": True, "rows": len(stale)}
+    message["To"] = ", ".join(to)
+    message["Message-ID"] = f"<{tag.replace('/', '.')}.{run.night}@diversion-sync.invalid>"
+    message["X-Diversion-Report"] = f"{tag}/{run.night}"
+    message.set_content(body)
+    return message
+
+
+def _since(day: date | None) -> str:
+    return f"newest export {day}" if day else "no export received yet"
+
+
+def send_stale_notice(res: Resources, run: NightlyRun, stale: dict[str, date | None]) -> dict:
+    """Tell the data engineers, and each late YOT's contacts, once a night, whose data is stale."""
+    sent = 0
+    key = "engineers:stale-yots"
+    if stale and not _already_sent(res, key, run.night):
+        lines = [f"- {res.config.yots[y].name}: {_since(d)}" for y, d in sorted(stale.items())]
+        message = _notice(
+            res, run, "stale-yots", f"diversion-sync: YOT caseload data stale ({run.night})",
+            list(res.config.report.engineers),
+            f"For the night of {run.night} these YOTs' caseload exports are missing or stale:\n"
+            + "\n".join(lines) + "\n\nTheir referrals wait; no child is escalated because of a YOT's "
+            "delay.\nPlease contact the YOT. (No personal data in this message.)\n")
+        _dispatch(res, run, key, message, len(stale), "", disclosure=None,
+                  recipients=list(res.config.report.engineers))
+        sent += 1
+    for yot_id, day in sorted(stale.items()):
+        yot, key = res.config.yots[yot_id], f"yot:{yot_id}:stale"
+        if not yot.contacts or _already_sent(res, key, run.night):
+            continue
+        message = _notice(
+            res, run, f"yot-stale/{yot_id}", f"Youth diversion: caseload export needed from {yot.name} ({run.night})",
+            yot.contacts,
+            f"Dear {yot.name} YOT,\n\nThe police diversion scheme has not received a current caseload "
+            f"export from you for the night of {run.night} ({_since(day)}).\nUntil it arrives, the "
+            "engagement of the young people referred to you cannot be checked; none of them is "
+            "escalated because of the delay.\nPlease send the export to your usual SFTP folder, or "
+            "reply to this message if something is wrong.\n\n(This message holds no personal data.)\n")
+        _dispatch(res, run, key, message, 0, "", disclosure=None, recipients=yot.contacts)
+        sent += 1
+    return {"sent": bool(sent), "rows": len(stale), "messages": sent}

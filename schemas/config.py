@@ -210,6 +210,9 @@ class Yot(_Model):
     sftp_connection: str
     export_dir: str
     postcode_districts: list[str]
+    contacts: list[str] = []  # told (without personal data) when the YOT's export is missing or stale
+
+    _contact_addresses = field_validator("contacts")(classmethod(lambda cls, v: _addresses(v)))
 
     @field_validator("postcode_districts")
     @classmethod

@@ -106,6 +106,12 @@ def test_each_supervisor_group_gets_one_email_with_its_cases(stack, first_run):
     (stale,) = [m for m in everything if m["X-Diversion-Report"].startswith("stale-yots/")]
     assert stale["To"] == ", ".join(stack.config.report.engineers)
     assert "Slough: no export received yet" in stale.get_content()
+    (to_yot,) = [m for m in everything if m["X-Diversion-Report"].startswith("yot-stale/")]
+    assert to_yot["X-Diversion-Report"] == "yot-stale/slough/2026-11-24"
+    assert to_yot["To"] == ", ".join(stack.config.yots["slough"].contacts)
+    assert "no export received yet" in to_yot.get_content()
+    body = to_yot.get_content()
+    assert not any(ref in body for ref in stack.world.truth["escalated_referral_refs"])
     sent_refs = set()
     for message in messages:
         html = message.get_body(("html",)).get_content()
