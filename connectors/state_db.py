@@ -35,6 +35,20 @@ runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # scheduled, manual or backfill: a backfill's reports are held and summed up in one digest
+    sa.Column("run_type", sa.String(20), nullable=False, server_default="scheduled"),
+    sa.Column("digest_id", sa.String(64)),  # the backfill digest that reported this run
+)
+
+# How long each step of a run took and how it ended (the operators' view of a night).
+run_steps = sa.Table(
+    "run_steps", metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("step", sa.String(50), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),  # succeeded, failed
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("error", sa.Text),  # the exception's type and message: ids only, never personal data
 )
 
 run_counts = sa.Table(
@@ -127,6 +141,41 @@ processed_files = sa.Table(
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("mtime", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+# What the SFTP exchange noticed about a YOT's files in a run: re-sent with other content, still
+# being written, refused names, unreachable server. Ids and file names only.
+file_events = sa.Table(
+    "file_events", metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("file_name", sa.String(255), primary_key=True),
+    sa.Column("event", sa.String(30), primary_key=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("logged_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+# The referrals CSV sent to each YOT each night: one file per YOT and night, never a second one.
+referral_uploads = sa.Table(
+    "referral_uploads", metadata,
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("night", sa.Date, primary_key=True),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # pending (planned), uploaded
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("uploaded_at", sa.DateTime(timezone=True)),
+)
+
+# Which upload carried each referral to its YOT: a referral is sent once.
+referral_exports = sa.Table(
+    "referral_exports", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("yot_id", sa.String(50), nullable=False),
+    sa.Column("night", sa.Date, nullable=False),
     sa.Column("run_id", sa.String(250), nullable=False),
 )
 

@@ -11,6 +11,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from pipeline.alerts import TaskFailureAlert
 from pipeline import NIGHTLY_STEPS
 
 TIMEZONE = "Europe/London"
@@ -21,6 +22,14 @@ def _run():
     from pipeline.context import NightlyRun
     ti = get_current_context()["ti"]
     return NightlyRun.from_xcom(ti.xcom_pull(task_ids="plan"))
+
+
+def _more_runs_pending() -> bool:
+    """Whether other runs of this DAG wait (a backfill's later nights): max_active_runs is 1."""
+    ctx = get_current_context()
+    ti, dag_id = ctx["ti"], ctx["dag_run"].dag_id
+    return (ti.get_dr_count(dag_id=dag_id, states=["queued"]) > 0
+            or ti.get_dr_count(dag_id=dag_id, states=["running"]) > 1)
 
 
 def _resources():
@@ -35,7 +44,7 @@ def _resources():
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5),
+    default_args={"on_failure_callback": TaskFailureAlert(), "retries": 2, "retry_delay": timedelta(minutes=5),
                   "retry_exponential_backoff": True},
     params={"night": Param(None, type=["null", "string"], format="date",
                            description="Night to process (YYYY-MM-DD); default: the day before the run")},
@@ -44,8 +53,8 @@ def _resources():
 def diversion_nightly():
     @task
     def plan() -> dict:
-        from pipeline import steps
         from pipeline.context import NightlyRun, night_for_schedule
+        from pipeline.operations import run_step
         from schemas.config import load_config
         import datetime as dt
         ctx = get_current_context()
@@ -53,17 +62,24 @@ def diversion_nightly():
         night = ctx["params"].get("night")
         night = (dt.date.fromisoformat(night) if night
                  else night_for_schedule(ctx["data_interval_end"], config.scheme.timezone))
-        run = NightlyRun.plan(ctx["run_id"], night, config.scheme.timezone)
-        return steps.start_run(_resources(), run)
+        run = NightlyRun.plan(ctx["run_id"], night, config.scheme.timezone, staging_url=config.staging.url)
+        return run_step("start_run", _resources(), run, run_type=getattr(ctx["dag_run"].run_type, "value", str(ctx["dag_run"].run_type)))
 
     def step(name: str):
         @task(task_id=name)
-        def run_step() -> dict:
-            from pipeline import steps
-            return getattr(steps, name)(_resources(), _run())
-        return run_step
+        def one_step() -> dict:
+            from pipeline.operations import run_step
+            kwargs = {"more_runs_pending": _more_runs_pending()} if name == "send_backfill_digest" else {}
+            return run_step(name, _resources(), _run(), **kwargs)
+        return one_step
 
-    previous = plan()
+    @task.sensor(task_id="wait_for_earlier_nights", poke_interval=60, timeout=12 * 3600, mode="reschedule")
+    def wait_for_earlier_nights() -> bool:
+        """Nights build on each other: a backfill run may start only once earlier nights are done."""
+        ti = get_current_context()["ti"]
+        return all(ti.get_previous_dagrun(state=s) is None for s in ("running", "queued"))
+
+    previous = wait_for_earlier_nights() >> plan()
     for name in NIGHTLY_STEPS[1:]:  # start_run is part of plan
         current = step(name)()
         previous >> current

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from connectors.mail import SmtpMailer, airflow_smtp_connection_json
@@ -55,6 +55,7 @@ class DemoStack:
             self.mail = self._stack.enter_context(MailSink(self.root / "mail"))
             self.world = generate_world(self.root / "world", self.config, night=self.night,
                                         seed=self.seed, sftp_root=self.sshd.sftp_root)
+            self._pin_mtimes()
         except BaseException:
             self._stack.close()
             raise
@@ -81,6 +82,30 @@ class DemoStack:
         return SftpEndpoint(host=self.sshd.host, port=self.sshd.port, username=self.sshd.username,
                             private_key_path=str(self.sshd.client_key_path),
                             host_key=self.sshd.host_public_key, known_hosts_path=None)
+
+    def _pin_mtimes(self) -> None:
+        """Exports dated 01:30 UTC after the night, so two builds of the world are identical."""
+        stamp = datetime.combine(self.night + timedelta(days=1), time(1, 30), tzinfo=timezone.utc).timestamp()
+        for path in self.world.sftp_root.rglob("*"):
+            if path.is_file():
+                os.utime(path, (stamp, stamp))
+
+    def repeat_exports(self, nights) -> None:
+        """Each YOT's demo-night export also under the names of other nights (for multi-night runs)."""
+        for yot_id, yot in self.config.yots.items():
+            source = self.world.sftp_root / yot.export_dir / self.config.caseload.file_name(yot_id, self.night)
+            if not source.exists():
+                continue
+            companions = [p for p in source.parent.iterdir() if p.name.startswith(source.name + ".")]
+            for night in nights:
+                target = source.with_name(self.config.caseload.file_name(yot_id, night))
+                if target == source:
+                    continue
+                shutil.copy2(source, target)
+                for companion in companions:  # .sha256 / .done files name the export they go with
+                    twin = target.with_name(target.name + companion.name[len(source.name):])
+                    twin.write_bytes(companion.read_bytes().replace(source.name.encode(), target.name.encode()))
+                    shutil.copystat(companion, twin)
 
     # --- the pipeline's view ---------------------------------------------------------------
     def resources(self) -> Resources:

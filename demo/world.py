@@ -8,6 +8,7 @@ those stories and the scheme's deadlines with wide margins, independently of the
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 import sqlite3
@@ -385,8 +386,11 @@ def _write_caseloads(sftp_root: Path, config: SchemeConfig, night: date,
                      cases: dict[str, list[dict]], rng: random.Random) -> None:
     header = list(config.caseload.columns.values())
     for yot_id, rows in cases.items():
-        folder = sftp_root / config.yots[yot_id].export_dir
+        yot = config.yots[yot_id]
+        folder = sftp_root / yot.export_dir
         folder.mkdir(parents=True, exist_ok=True)
+        if yot.inbox_dir:  # the YOT's side makes its inbox; the archive the pipeline makes itself
+            (sftp_root / yot.inbox_dir).mkdir(parents=True, exist_ok=True)
         if yot_id == STALE_YOT:
             continue
         rows = sorted(rows, key=lambda r: r["YOT Case ID"])
@@ -397,6 +401,9 @@ def _write_caseloads(sftp_root: Path, config: SchemeConfig, night: date,
             writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\r\n")
             writer.writeheader()
             writer.writerows(rows)
+        if yot.companion != "none":  # written last, as a YOT's export job would: the file is complete
+            digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            (folder / f"{name}.{yot.companion}").write_text(f"{digest}  {name}\n")
         # yesterday's export is still in the folder: the pipeline must pick tonight's by name
         older = config.caseload.file_name(yot_id, night - timedelta(days=1))
         with open(folder / older, "w", encoding="utf-8", newline="") as fh:

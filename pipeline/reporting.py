@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from email.message import EmailMessage
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -87,6 +88,17 @@ def _write_audit_copy(report: ExceptionReport, run: NightlyRun) -> str:
     return str(html_path)
 
 
+def sent_message_path(reports_dir: Path, key: str) -> Path:
+    """Where the exact message sent for `key` that night is kept (audit, and `resend-report`)."""
+    return reports_dir / "sent" / (key.replace(":", "_").replace("/", "_") + ".eml")
+
+
+def keep_sent_message(reports_dir: Path, key: str, message: EmailMessage) -> None:
+    path = sent_message_path(reports_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(message))
+
+
 def _dispatch(res: Resources, run: NightlyRun, key: str, message: EmailMessage, rows: int,
               report_path: str, *, disclosure: str | None, recipients: list[str],
               notify: list[tuple[str, str]] = ()) -> None:
@@ -106,11 +118,17 @@ def _dispatch(res: Resources, run: NightlyRun, key: str, message: EmailMessage, 
             res.state.log_processing(conn, operation="disclosure", actor=res.actor, recipients=recipients,
                                      subject=disclosure, purpose=res.config.report.purpose,
                                      run_id=run.run_id)
+        keep_sent_message(run.reports_dir, key, message)
         res.mailer.send(message)
 
 
 def send_reports(res: Resources, run: NightlyRun) -> dict:
-    """Each supervisor group's new escalations and changes, emailed once per night, kept on disk."""
+    """Each supervisor group's new escalations and changes, emailed once per night, kept on disk.
+
+    A backfilled night's reports are only kept on disk (see pipeline.digest for the policy).
+    """
+    from pipeline.digest import run_type_of
+    held = run_type_of(res, run.run_id) == "backfill"
     escalations = open_escalations(res)
     engagement = _read(res, sa.select(db.engagement.c.state, db.referrals.c.area).join(
         db.referrals, db.referrals.c.referral_ref == db.engagement.c.referral_ref).where(
@@ -134,10 +152,11 @@ def send_reports(res: Resources, run: NightlyRun) -> dict:
                      "newly escalated": len(mine), "changed since the last report": len(changes)},
             stale_yots=stale_named, changes=changes,
             chart_png=funnel_chart_png(engagement_funnel(in_group), f"Engagement funnel: {group.name}"))
-        if _already_sent(res, group_id, run.night) or (mine.empty and changes.empty):
-            why = "already sent" if _already_sent(res, group_id, run.night) else "nothing new"
+        if held or _already_sent(res, group_id, run.night) or (mine.empty and changes.empty):
+            why = ("held: backfill" if held else
+                   "already sent" if _already_sent(res, group_id, run.night) else "nothing new")
             outcome[group_id] = {"sent": False, "rows": len(mine), "changes": len(changes), "why": why}
-            if why == "nothing new":
+            if why != "already sent":
                 _write_audit_copy(report, run)
             continue
         path = _write_audit_copy(report, run)
@@ -149,7 +168,8 @@ def send_reports(res: Resources, run: NightlyRun) -> dict:
         outcome[group_id] = {"sent": True, "rows": len(mine), "changes": len(changes),
                              "message_id": message["Message-ID"]}
         log.info("report for %s sent: %d new escalations, %d changes", group_id, len(mine), len(changes))
-    outcome["stale_notice"] = send_stale_notice(res, run, stale)
+    outcome["stale_notice"] = ({"sent": False, "rows": len(stale), "why": "held: backfill"} if held
+                               else send_stale_notice(res, run, stale))
     with res.state.transaction() as conn:
         res.state.record_counts(conn, run.run_id, "report", {
             g: {"rows": o.get("rows", 0), "sent": int(o["sent"])} for g, o in outcome.items()})
@@ -176,15 +196,23 @@ def send_stale_notice(res: Resources, run: NightlyRun, stale: dict[str, date | N
     """Tell the data engineers, and each late YOT's contacts, once a night, whose data is stale."""
     sent = 0
     key = "engineers:stale-yots"
-    if stale and not _already_sent(res, key, run.night):
+    from pipeline.steps import _file_warnings
+    warnings = _file_warnings(res.state, run.run_id)
+    if (stale or warnings) and not _already_sent(res, key, run.night):
         lines = [f"- {res.config.yots[y].name}: {_since(d)}" for y, d in sorted(stale.items())]
+        body = ""
+        if stale:
+            body += (f"For the night of {run.night} these YOTs' caseload exports are missing or stale:\n"
+                     + "\n".join(lines) + "\n\nTheir referrals wait; no child is escalated because of a "
+                     "YOT's delay.\nPlease contact the YOT.\n\n")
+        if warnings:
+            body += ("The YOT file exchange noticed (file names and events only):\n"
+                     + "\n".join(f"- {w}" for w in warnings) + "\n\n")
         message = _notice(
-            res, run, "stale-yots", f"diversion-sync: YOT caseload data stale ({run.night})",
-            list(res.config.report.engineers),
-            f"For the night of {run.night} these YOTs' caseload exports are missing or stale:\n"
-            + "\n".join(lines) + "\n\nTheir referrals wait; no child is escalated because of a YOT's "
-            "delay.\nPlease contact the YOT. (No personal data in this message.)\n")
-        _dispatch(res, run, key, message, len(stale), "", disclosure=None,
+            res, run, "stale-yots",
+            f"diversion-sync: YOT caseload data {'stale' if stale else 'warnings'} ({run.night})",
+            list(res.config.report.engineers), body + "(No personal data in this message.)\n")
+        _dispatch(res, run, key, message, len(stale) + len(warnings), "", disclosure=None,
                   recipients=list(res.config.report.engineers))
         sent += 1
     for yot_id, day in sorted(stale.items()):

@@ -4,6 +4,7 @@ returns small metadata (counts, paths) for XCom. Each can be re-run on its own.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from connectors import state_db as db
 from connectors.state_db import StateStore
-from pipeline.context import NightlyRun
+from pipeline.context import NightlyRun, read_frame, staging_location, write_frame
 from pipeline.resources import Resources
 from transforms.calendar import WorkingCalendar
 from transforms.caseload import read_export, validate_caseload
@@ -81,13 +82,20 @@ def _reconcile(source: str, counts: dict[str, int]) -> None:
 
 # --- steps -------------------------------------------------------------------------------------
 
-def start_run(res: Resources, run: NightlyRun) -> dict:
+RUN_TYPES = ("scheduled", "manual", "backfill", "asset_triggered", "operator_triggered")
+
+
+def start_run(res: Resources, run: NightlyRun, run_type: str = "scheduled") -> dict:
+    """Register the run; a re-run of the same run id keeps its row (and any digest that covered it)."""
+    if run_type not in RUN_TYPES:
+        raise ValueError(f"unknown run type {run_type!r}")
     res.state.create_all()
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.runs, [{
             "run_id": run.run_id, "night": run.night, "window_start": run.window_start,
-            "window_end": run.window_end, "status": "running", "finished_at": None}])
-    run.staging_dir.mkdir(parents=True, exist_ok=True)
+            "window_end": run.window_end, "status": "running", "finished_at": None,
+            "run_type": run_type}])
+    run.prepare_staging()
     return run.to_xcom()
 
 
@@ -102,7 +110,7 @@ def extract_stops(res: Resources, run: NightlyRun) -> dict:
         columns=list(res.config.records_system.columns), dtype="str")
     raw = raw.drop_duplicates(ignore_index=True)
     path = run.staged("stops_raw.parquet")
-    raw.to_parquet(path, index=False)
+    write_frame(path, raw)  # a crash mid-write never leaves half a file for validate_stops
     with res.state.transaction() as conn:
         res.state.record_counts(conn, run.run_id, "extract", {RECORDS_SOURCE: {"extracted": len(raw)}})
         res.state.log_processing(conn, operation="collection", actor=res.actor, run_id=run.run_id,
@@ -112,12 +120,12 @@ def extract_stops(res: Resources, run: NightlyRun) -> dict:
 
 
 def validate_stops(res: Resources, run: NightlyRun) -> dict:
-    raw = pd.read_parquet(run.staged("stops_raw.parquet"))
+    raw = read_frame(run.staged("stops_raw.parquet"))
     batch = split_stops(raw, res.config)
     counts = batch.counts
     _reconcile(RECORDS_SOURCE, counts)
     valid = batch.valid
-    valid.to_parquet(run.staged("stops_valid.parquet"), index=False)
+    write_frame(run.staged("stops_valid.parquet"), valid)
     cols = [c.name for c in db.stops.columns if c.name != "run_id"]
     stop_rows = valid.assign(date_of_birth=valid["date_of_birth"].dt.date)[cols].assign(run_id=run.run_id)
     with res.state.transaction() as conn:
@@ -135,12 +143,15 @@ def validate_stops(res: Resources, run: NightlyRun) -> dict:
 
 def decide_referrals(res: Resources, run: NightlyRun) -> dict:
     """Eligibility for every valid stop; a referral to the child's YOT for each eligible one."""
-    stops = pd.read_parquet(run.staged("stops_valid.parquet"))
+    stops = read_frame(run.staged("stops_valid.parquet"))
+    x = db.escalations
     history = _read_sql(res.state, sa.select(
         db.referrals.c.referral_ref, db.referrals.c.stop_ref.label("referral_stop_ref"),
         db.referrals.c.person_id, db.stops.c.stop_time, db.engagement.c.state,
+        x.c.opened_night.label("non_engagement_night"), x.c.resolved_night.label("non_engagement_resolved"),
     ).join(db.stops, db.stops.c.stop_ref == db.referrals.c.stop_ref).outerjoin(
-        db.engagement, db.engagement.c.referral_ref == db.referrals.c.referral_ref))
+        db.engagement, db.engagement.c.referral_ref == db.referrals.c.referral_ref).outerjoin(
+        x, x.c.referral_ref == db.referrals.c.referral_ref))
     if len(history):
         history["stop_time"] = pd.to_datetime(history["stop_time"], utc=True)
     decisions = decide_eligibility(stops, history, res.config)
@@ -165,41 +176,222 @@ def decide_referrals(res: Resources, run: NightlyRun) -> dict:
             RECORDS_SOURCE: {"decided": len(decisions), "eligible": int(decisions["eligible"].sum()),
                              "referred": len(referral_rows)},
             "reasons": {k: int(v) for k, v in by_reason.items()}})
-    referral_rows.to_parquet(run.staged("referrals.parquet"), index=False)
+    write_frame(run.staged("referrals.parquet"), referral_rows)
     return {"decided": len(decisions), "eligible": int(decisions["eligible"].sum()),
             "referred": len(referral_rows)}
 
 
+def _file_ledger(res: Resources, yot_id: str, name: str) -> pd.DataFrame:
+    """Every version of a YOT's file recorded before, newest run last."""
+    return _read_sql(res.state, sa.select(db.processed_files).where(
+        (db.processed_files.c.yot_id == yot_id) & (db.processed_files.c.file_name == name)))
+
+
+def _processed_sha256(res: Resources, yot_id: str, night, name: str) -> str | None:
+    """The checksum of the file whose rows are the YOT's stored snapshot for the night."""
+    with res.state.engine.connect() as conn:
+        return conn.execute(sa.select(db.caseload_snapshots.c.sha256).where(
+            (db.caseload_snapshots.c.yot_id == yot_id) & (db.caseload_snapshots.c.snapshot_date == night)
+            & (db.caseload_snapshots.c.file_name == name))).scalar()
+
+
+def _record_file_events(res: Resources, run: NightlyRun, events: list[tuple[str, str, str, str]]) -> None:
+    """What the exchange noticed, for the run summary and the engineers (ids and file names only)."""
+    with res.state.transaction() as conn:
+        res.state.upsert(conn, db.file_events, [
+            {"run_id": run.run_id, "yot_id": y, "file_name": f[:255], "event": e, "detail": d}
+            for y, f, e, d in events], update=["detail"])
+    for yot_id, file_name, event, detail in events:
+        log.warning("YOT %s: %s: %s: %s", yot_id, file_name, event, detail)
+
+
+def _archive_on_server(res: Resources, run: NightlyRun, yot_id: str, names: list[str]) -> None:
+    """Move processed files to the YOT's archive folder when its configuration allows; a failure is
+    reported and retried next time, never fatal (the ledger already stops a second processing)."""
+    from connectors.yot_exchange import archive_export
+    from connectors.yot_sftp import SftpError
+    yot, transfer = res.config.yots[yot_id], res.config.caseload.transfer
+    if not yot.archive_dir:
+        return
+    try:
+        archive_export(lambda: res.open_sftp(yot_id), yot_id=yot_id, export_dir=yot.export_dir,
+                       archive_dir=yot.archive_dir, names=[n for n in names if n], attempts=transfer.attempts,
+                       backoff_seconds=transfer.backoff_seconds)
+    except SftpError as exc:
+        _record_file_events(res, run, [(yot_id, names[0], "archive_failed", str(exc))])
+
+
 def fetch_caseloads(res: Resources, run: NightlyRun) -> dict:
-    """Each YOT's export for the night, downloaded atomically; one YOT down does not stop the rest."""
-    from connectors.yot_sftp import CaseloadDrop, SftpError
+    """Each YOT's export for the night: picked by name once complete, downloaded atomically with
+    retries, checked against the ledger (never processed twice; a re-send with other content is
+    reported). One YOT down does not stop the rest."""
+    from connectors.yot_exchange import collect_export, is_transient, name_regex
+    from connectors.yot_sftp import HostKeyError, SftpError
+    cfg, transfer = res.config.caseload, res.config.caseload.transfer
     outcome: dict[str, dict] = {}
+    events: list[tuple[str, str, str, str]] = []
     for yot_id, yot in res.config.yots.items():
-        name = res.config.caseload.file_name(yot_id, run.night)
+        name = cfg.file_name(yot_id, run.night)
+        ledger = _file_ledger(res, yot_id, name)
+        done_sha = _processed_sha256(res, yot_id, run.night, name)
+        processed = ledger[ledger["sha256"] == done_sha] if len(ledger) else ledger
+
+        def known(remote, processed=processed) -> bool:
+            return bool(((processed["size"] == remote.size) & (processed["mtime"] == remote.mtime)).any())
+
         try:
-            with res.open_sftp(yot_id) as sftp:
-                drop = CaseloadDrop(sftp, yot.export_dir, yot_id)
-                remote = drop.find(name)
-                if remote is None:
-                    outcome[yot_id] = {"status": "missing", "file": name}
-                    log.warning("YOT %s: no caseload export %s", yot_id, name)
-                    continue
-                fetched = drop.fetch(remote, run.staged(f"caseloads/{yot_id}/{name}"))
-        except SftpError as exc:
-            outcome[yot_id] = {"status": "unavailable", "file": name, "error": str(exc)}
-            log.warning("YOT %s: caseload not fetched: %s", yot_id, exc)
+            got = collect_export(lambda: res.open_sftp(yot_id), yot_id=yot_id, export_dir=yot.export_dir,
+                                 wanted=name, pattern=name_regex(cfg.file_pattern, yot_id),
+                                 companion=yot.companion, dest=run.download_dest(f"caseloads/{yot_id}/{name}"),
+                                 attempts=transfer.attempts, backoff_seconds=transfer.backoff_seconds,
+                                 settle_seconds=transfer.settle_seconds, known=known)
+        except SftpError as exc:  # unreachable after every attempt, a wrong host key, a bad checksum
+            status = ("host_key_refused" if isinstance(exc, HostKeyError)
+                      else "unavailable" if is_transient(exc) else "failed")
+            outcome[yot_id] = {"status": status, "file": name, "error": str(exc)}
+            events.append((yot_id, name, status, str(exc)))
             continue
-        outcome[yot_id] = {"status": "fetched", "file": name, "path": str(fetched.local_path),
-                           "sha256": fetched.sha256, "size": fetched.remote.size,
-                           "mtime": fetched.remote.mtime}
+        events += [(yot_id, repr(n), "refused_name", "unsafe, or not the export name pattern")
+                   for n in got.refused]
+        info = {"file": name, "attempts": got.attempts}
+        if got.status == "fetched" and got.fetched.sha256 == done_sha:
+            got.status = "known"  # the same bytes, touched: processed already
+        if got.status == "known" or (got.status == "missing" and len(processed)):
+            info["status"] = "already_processed"
+            if got.status == "known":
+                _archive_on_server(res, run, yot_id, [name, got.companion])
+        elif got.status == "fetched":
+            fetched = got.fetched
+            info |= {"status": "fetched", "sha256": fetched.sha256,
+                     "path": run.keep_download(fetched.local_path, f"caseloads/{yot_id}/{name}"),
+                     "size": fetched.remote.size, "mtime": fetched.remote.mtime, "companion": got.companion}
+            earlier = ledger[ledger["sha256"] != fetched.sha256] if len(ledger) else ledger
+            if len(earlier):
+                last = earlier.iloc[-1]
+                info["resent"] = True
+                events.append((yot_id, name, "resent_changed", f"{name} was sent again with other content "
+                               f"(SHA-256 {fetched.sha256[:12]}, {fetched.remote.size} bytes; before: "
+                               f"{last['sha256'][:12]}, {int(last['size'])} bytes, run {last['run_id']}); "
+                               "the new content replaces the night's caseload"))
+        else:
+            info |= {"status": got.status, "detail": got.detail}
+            if got.status == "not_ready":
+                events.append((yot_id, name, "not_ready", got.detail))
+            else:
+                log.warning("YOT %s: no caseload export %s", yot_id, name)
+        outcome[yot_id] = info
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.processed_files, [
             {"yot_id": y, "file_name": o["file"], "sha256": o["sha256"], "size": o["size"],
              "mtime": o["mtime"], "run_id": run.run_id}
             for y, o in outcome.items() if o["status"] == "fetched"], update=[])
         res.state.record_counts(conn, run.run_id, "fetch", {
-            y: {"fetched": int(o["status"] == "fetched")} for y, o in outcome.items()})
+            y: {o["status"]: 1, "attempts": o.get("attempts", 0)} for y, o in outcome.items()})
+    _record_file_events(res, run, events)
     run.staged("caseloads.json").write_text(json.dumps(outcome, indent=1))
+    return {y: o["status"] for y, o in outcome.items()}
+
+
+def _referrals_to_send(res: Resources, yot_id: str, *, night=None, unsent_until=None) -> pd.DataFrame:
+    """A YOT's referrals with the child's details: those an upload carried (`night`), or those not
+    yet sent, referred up to `unsent_until`."""
+    r, s, x = db.referrals, db.stops, db.referral_exports
+    query = sa.select(r.c.referral_ref, r.c.referral_date, r.c.area, r.c.previous_referral_ref, s.c.pnc_id,
+                      s.c.forename, s.c.surname, s.c.date_of_birth, s.c.gender, s.c.postcode).join(
+        s, s.c.stop_ref == r.c.stop_ref)
+    if night is not None:
+        query = query.join(x, x.c.referral_ref == r.c.referral_ref).where(
+            (x.c.yot_id == yot_id) & (x.c.night == night))
+    else:
+        query = query.outerjoin(x, x.c.referral_ref == r.c.referral_ref).where(
+            (r.c.yot_id == yot_id) & (r.c.referral_date <= unsent_until) & x.c.referral_ref.is_(None))
+    return _read_sql(res.state, query)
+
+
+def _plan_upload(res: Resources, run: NightlyRun, yot_id: str) -> None:
+    """Fix tonight's file for a YOT before anything is sent: its referrals, bytes and checksum."""
+    from transforms.referral_export import referral_csv
+    referrals = _referrals_to_send(res, yot_id, unsent_until=run.night)
+    data = referral_csv(referrals, res.config.caseload)
+    name = res.config.caseload.referral_file_name(yot_id, run.night)
+    path = _outbound_path(res, yot_id, run.night, name)
+    path.write_bytes(data)
+    with res.state.transaction() as conn:
+        res.state.upsert(conn, db.referral_uploads, [{
+            "yot_id": yot_id, "night": run.night, "file_name": name,
+            "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "rows": len(referrals),
+            "status": "pending", "run_id": run.run_id, "uploaded_at": None}], update=[])
+        res.state.upsert(conn, db.referral_exports, [
+            {"referral_ref": ref, "yot_id": yot_id, "night": run.night, "run_id": run.run_id}
+            for ref in referrals["referral_ref"]], update=[])
+
+
+def _outbound_path(res: Resources, yot_id: str, night, name: str):
+    folder = res.data_dir / "outbound" / night.isoformat() / yot_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def _deliver_pending(res: Resources, run: NightlyRun, yot_id: str, pending: dict) -> dict:
+    """Send a planned file; the same bytes each attempt and each re-run, so the YOT never sees two."""
+    from connectors.yot_exchange import deliver_file
+    from transforms.referral_export import referral_csv
+    yot, transfer = res.config.yots[yot_id], res.config.caseload.transfer
+    night = pd.Timestamp(pending["night"]).date()
+    path = _outbound_path(res, yot_id, night, pending["file_name"])
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != pending["sha256"]:
+        data = referral_csv(_referrals_to_send(res, yot_id, night=night), res.config.caseload)
+        path.write_bytes(data)
+        if hashlib.sha256(data).hexdigest() != pending["sha256"]:
+            _record_file_events(res, run, [(yot_id, pending["file_name"], "referrals_rebuilt",
+                                            "the planned file was gone and its referrals' details changed "
+                                            "since; sending them as they are now")])
+    sent = deliver_file(lambda: res.open_sftp(yot_id), yot_id=yot_id, inbox_dir=yot.inbox_dir,
+                        name=pending["file_name"], source=path, attempts=transfer.attempts,
+                        backoff_seconds=transfer.backoff_seconds)
+    refs = _referrals_to_send(res, yot_id, night=night)["referral_ref"].sort_values()
+    with res.state.transaction() as conn:
+        conn.execute(db.referral_uploads.update().where(
+            (db.referral_uploads.c.yot_id == yot_id) & (db.referral_uploads.c.night == night)).values(
+                status="uploaded", uploaded_at=sa.func.now(), sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                size=sent.size))
+        res.state.log_processing(conn, operation="disclosure", actor=res.actor, run_id=run.run_id,
+                                 recipients=[f"{yot.name} YOT (SFTP {yot.inbox_dir})"],
+                                 subject=f"referrals file {pending['file_name']}: " + (", ".join(refs) or "none"),
+                                 purpose="referral to the YOT under the youth drug diversion scheme")
+    return {"status": "uploaded", "file": pending["file_name"], "rows": int(pending["rows"])}
+
+
+def upload_referrals(res: Resources, run: NightlyRun) -> dict:
+    """Each YOT with an inbox gets one CSV a night of the referrals it has not been sent, uploaded
+    under a temporary name then renamed. The ledger makes a re-run send nothing new, and a file
+    planned but not delivered (server down) is sent, unchanged, by the next run."""
+    from connectors.yot_sftp import SftpError
+    outcome: dict[str, dict] = {}
+    u = db.referral_uploads
+    for yot_id, yot in res.config.yots.items():
+        if not yot.inbox_dir:
+            continue
+        planned = _read_sql(res.state, sa.select(u).where((u.c.yot_id == yot_id) & (u.c.night == run.night)))
+        if not len(planned):
+            _plan_upload(res, run, yot_id)
+        pending = _read_sql(res.state, sa.select(u).where(
+            (u.c.yot_id == yot_id) & (u.c.status == "pending") & (u.c.night <= run.night)).order_by(u.c.night))
+        result = {"status": "already_uploaded", "file": res.config.caseload.referral_file_name(yot_id, run.night),
+                  "rows": int(planned["rows"].iloc[0]) if len(planned) else 0}
+        for pending_file in pending.to_dict("records"):
+            try:
+                sent = _deliver_pending(res, run, yot_id, pending_file)
+            except SftpError as exc:
+                _record_file_events(res, run, [(yot_id, pending_file["file_name"], "upload_failed", str(exc))])
+                result = {"status": "failed", "file": pending_file["file_name"], "error": str(exc), "rows": 0}
+                break
+            if sent["file"] == result["file"]:
+                result = sent
+        outcome[yot_id] = result
+    with res.state.transaction() as conn:
+        res.state.record_counts(conn, run.run_id, "upload", {
+            y: {o["status"]: 1, "rows": o.get("rows", 0)} for y, o in outcome.items()})
     return {y: o["status"] for y, o in outcome.items()}
 
 
@@ -210,8 +402,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
         if info["status"] != "fetched":
             continue
         source = f"caseload:{yot_id}"
-        with open(info["path"], "rb") as fh:
-            data = fh.read()
+        data = staging_location(info["path"]).read_bytes()
         try:
             raw = read_export(data, info["file"], res.config.caseload)
             batch = validate_caseload(raw, res.config.caseload, run.night)
@@ -235,6 +426,9 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
         frames.append(valid)
         keys = info["file"] + ":" + batch.quarantined["source_line"].astype(str)
         with res.state.transaction() as conn:
+            if info.get("resent"):  # a re-sent file replaces the night's rows whole
+                conn.execute(db.caseload_rows.delete().where((db.caseload_rows.c.yot_id == yot_id)
+                                                             & (db.caseload_rows.c.snapshot_date == run.night)))
             res.state.upsert(conn, db.caseload_rows, _nulls(valid.to_dict("records")))
             res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, source, keys, run),
                              update=["reasons", "record", "run_id"])
@@ -242,6 +436,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                 "yot_id": yot_id, "snapshot_date": run.night, "file_name": info["file"],
                 "sha256": info["sha256"], "rows": len(valid), "run_id": run.run_id}])
             res.state.record_counts(conn, run.run_id, "validate", {source: batch.counts})
+        _archive_on_server(res, run, yot_id, [info["file"], info.get("companion")])
     return counts
 
 
@@ -406,6 +601,13 @@ def finish_run(res: Resources, run: NightlyRun) -> dict:
     return summary
 
 
+def _file_warnings(state: StateStore, run_id: str) -> list[str]:
+    """What the YOT exchange noticed in the run (a changed re-send, a server down, a refused name)."""
+    events = _read_sql(state, sa.select(db.file_events).where(db.file_events.c.run_id == run_id)
+                       .order_by(db.file_events.c.yot_id, db.file_events.c.event))
+    return [f"{e.yot_id}: {e.file_name}: {e.event}: {e.detail}" for e in events.itertuples()]
+
+
 def summarise_run(state: StateStore, run_id: str) -> dict:
     """The night's figures a person asks for first, from the run's stored counts."""
     counts = _read_sql(state, sa.select(db.run_counts).where(db.run_counts.c.run_id == run_id))
@@ -436,9 +638,11 @@ def summarise_run(state: StateStore, run_id: str) -> dict:
         "awaiting": sum(by_state.get(s, 0) for s in ("awaiting_yot_record", "awaiting_contact", "contacted")),
         "escalated (open cases)": int(escalated),
         "newly escalated tonight": get("escalation", "all", "opened"),
+        "YOT file warnings": _file_warnings(state, run_id),
         "stale YOTs": sorted(counts[(counts["step"] == "engagement")
                                     & (counts["source"] == "stale_yots")]["metric"]),
     }
 
 
 from pipeline.reporting import send_reports  # noqa: E402,F401 - a step of the night, kept beside the others
+from pipeline.digest import send_backfill_digest  # noqa: E402,F401

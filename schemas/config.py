@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, time as time_of_day
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -92,6 +92,9 @@ class RecordsSystem(_Model):
     source_timezone: str = "Europe/London"
     initial_lookback_days: int = Field(120, ge=1)
     fetch_size: int = Field(5000, ge=1)
+    login_timeout_seconds: int = Field(30, ge=1)
+    query_timeout_seconds: int = Field(600, ge=1)
+    paging: Literal["cursor", "keyset"] | None = None  # None: keyset for sqlite, else cursor
     columns: dict[str, str]
     offences: dict[str, Literal["possession", "possession_with_intent", "supply"]]
 
@@ -114,8 +117,23 @@ class RecordsSystem(_Model):
     _lower_offence_keys = field_validator("offences")(classmethod(lambda cls, v: _lower_keys(v)))
 
 
+class Transfer(_Model):
+    """How hard to try a YOT's SFTP server each night, and how still a file must be to be taken."""
+    attempts: int = Field(3, ge=1)             # per YOT, per night, for transient failures
+    backoff_seconds: float = Field(5, ge=0)    # before the 2nd attempt; doubled after each failure
+    settle_seconds: float = Field(2, ge=0)     # two listings this far apart must agree on size and time
+
+
+def _has_yot_and_date(v: str) -> str:
+    if "{yot}" not in v or "{date" not in v:
+        raise ValueError("must contain {yot} and {date:...}")
+    return v
+
+
 class Caseload(_Model):
     file_pattern: str
+    referral_file_pattern: str = "referrals_{yot}_{date:%Y%m%d}.csv"  # uploaded to each YOT's inbox
+    transfer: Transfer = Transfer()
     date_format: str = "%d/%m/%Y"
     stale_after_days: int = Field(2, ge=0)
     columns: dict[str, str]
@@ -130,15 +148,14 @@ class Caseload(_Model):
 
     _lower_status_keys = field_validator("statuses")(classmethod(lambda cls, v: _lower_keys(v)))
 
-    @field_validator("file_pattern")
-    @classmethod
-    def _pattern_has_fields(cls, v: str) -> str:
-        if "{yot}" not in v or "{date" not in v:
-            raise ValueError("must contain {yot} and {date:...}")
-        return v
+    _patterns_have_fields = field_validator("file_pattern", "referral_file_pattern")(
+        classmethod(lambda cls, v: _has_yot_and_date(v)))
 
     def file_name(self, yot_id: str, night: date) -> str:
         return self.file_pattern.format(yot=yot_id, date=night)
+
+    def referral_file_name(self, yot_id: str, night: date) -> str:
+        return self.referral_file_pattern.format(yot=yot_id, date=night)
 
 
 class Drug(_Model):
@@ -211,6 +228,9 @@ class Yot(_Model):
     export_dir: str
     postcode_districts: list[str]
     contacts: list[str] = []  # told (without personal data) when the YOT's export is missing or stale
+    inbox_dir: str | None = None    # the night's new referrals are uploaded here (none: not sent)
+    archive_dir: str | None = None  # processed exports are moved here on the server (none: left)
+    companion: Literal["none", "done", "sha256"] = "none"  # `<export>.done` / `.sha256` must come too
 
     _contact_addresses = field_validator("contacts")(classmethod(lambda cls, v: _addresses(v)))
 
@@ -225,8 +245,21 @@ class Yot(_Model):
 
 
 class Retention(_Model):
-    staging_days: int = Field(30, ge=1)
-    quarantine_days: int = Field(90, ge=1)
+    """Personal data kept no longer than needed: purged daily by the diversion_retention DAG."""
+    staging_days: int = Field(30, ge=1)      # staged extracts and caseload files, by night
+    quarantine_days: int = Field(90, ge=1)   # quarantined rows (with their original values), by first night
+
+
+class Operations(_Model):
+    night_due_by: time_of_day = time_of_day(7, 0)  # local time by which last night's run must have succeeded
+
+
+class Staging(_Model):
+    """Where each run's staged files live. Unset: <data dir>/staging on local disk (one machine).
+    A URL puts them on shared or object storage through Airflow's ObjectStoragePath, so tasks on
+    different Celery workers read what earlier tasks wrote: file:///mnt/shared/staging, or
+    s3://<aws connection id>@bucket/prefix. $DIVERSION_STAGING_URL overrides it."""
+    url: str | None = Field(None, pattern=r"^[a-z][a-z0-9+.-]*://\S+$")
 
 
 class SchemeConfig(_Model):
@@ -241,6 +274,8 @@ class SchemeConfig(_Model):
     supervisor_groups: dict[str, SupervisorGroup]
     yots: dict[str, Yot]
     retention: Retention = Retention()
+    operations: Operations = Operations()
+    staging: Staging = Staging()
 
     @model_validator(mode="after")
     def _cross_references(self) -> "SchemeConfig":

@@ -70,3 +70,23 @@ def test_assess_engagement_frame_marks_non_engagement():
                             calendar=CAL).set_index("referral_ref")
     assert out.loc["A", "non_engagement_reason"] == "declined"
     assert out.loc["B", "non_engagement_reason"] == "no_yot_record"
+
+
+def test_clock_change_nights_count_deadlines_from_the_local_day():
+    """A stop at 00:30 BST on the night the clocks go back is a Sunday-25-October referral."""
+    from transforms.eligibility import local_stop_day
+    stop_times = pd.Series(pd.to_datetime([
+        "2026-10-24T22:30:00Z",  # 23:30 BST, Saturday 24 October
+        "2026-10-24T23:30:00Z",  # 00:30 BST, Sunday 25 October (clocks go back at 02:00 BST)
+        "2026-10-25T01:30:00Z",  # 01:30 GMT, the hour that happens twice, second time round
+        "2026-03-28T23:30:00Z",  # 23:30 GMT, Saturday 28 March
+        "2026-03-29T01:30:00Z",  # 02:30 BST, Sunday 29 March (01:00-02:00 GMT never happened)
+    ], utc=True))
+    days = [d.date() for d in local_stop_day(stop_times, "Europe/London")]
+    assert days == [date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 25), date(2026, 3, 28),
+                    date(2026, 3, 29)]
+    # referred on the Sunday: five working days are Monday 26 to Friday 30 October
+    assert CAL.add_working_days(date(2026, 10, 25), 5) == date(2026, 10, 30)
+    due = CAL.add_working_days(date(2026, 10, 25), 5)
+    assert _assess(None, due, referred=date(2026, 10, 25))["state"] == "awaiting_yot_record"
+    assert _assess(None, date(2026, 10, 31), referred=date(2026, 10, 25))["state"] == "no_yot_record"

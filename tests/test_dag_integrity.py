@@ -8,9 +8,9 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 DAGS = sorted((PROJECT / "dags").glob("*.py"))
-EXPECTED_TASKS = ["plan", "extract_stops", "validate_stops", "decide_referrals", "fetch_caseloads",
-                  "validate_caseloads", "match_referrals", "assess_engagement", "update_escalations",
-                  "send_reports", "finish_run"]
+EXPECTED_TASKS = ["wait_for_earlier_nights", "plan", "extract_stops", "validate_stops", "decide_referrals", "upload_referrals",
+                  "fetch_caseloads", "validate_caseloads", "match_referrals", "assess_engagement", "update_escalations",
+                  "send_reports", "finish_run", "send_backfill_digest"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,12 @@ def test_dagbag_has_no_import_errors_and_no_cycles(airflow_env, monkeypatch):
     dag = bag.dags["diversion_nightly"]
     order = [t.task_id for t in dag.topological_sort()]
     assert order == EXPECTED_TASKS
-    assert all(t.retries >= 1 for t in dag.tasks)
+    assert set(bag.dags) == {"diversion_nightly", "diversion_watchdog", "diversion_retention"}
+    from pipeline.alerts import TaskFailureAlert
+    for one in bag.dags.values():
+        assert all(t.retries >= 1 for t in one.tasks), one.dag_id
+        assert all(isinstance(cb, TaskFailureAlert) for t in one.tasks for cb in (
+            t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback])), one.dag_id
 
 
 def test_airflow_list_import_errors_reports_nothing(airflow_env):

@@ -55,3 +55,30 @@ def test_routing_by_home_postcode_then_area():
     postcodes = pd.Series(["RG14 5AB", None, "ZZ1 1ZZ"], dtype="str")
     areas = pd.Series(["Reading", "Slough", "Oxford"], dtype="str")
     assert route_to_yot(postcodes, areas, CONFIG).tolist() == ["west_berkshire", "slough", "oxfordshire"]
+
+
+def _with_nights(opened, resolved=None):
+    return _history("did_not_engage").assign(non_engagement_night=pd.Timestamp(opened),
+                                              non_engagement_resolved=pd.Timestamp(resolved))
+
+
+@pytest.mark.parametrize("opened, resolved, reason", [
+    ("2026-02-10", None, "previous_non_engagement"),       # established before the stop (1 March)
+    ("2026-03-05", None, "eligible"),                      # only known after it: a re-run agrees
+    ("2026-02-10", "2026-02-20", "eligible"),              # the child engaged after all, in time
+    ("2026-02-10", "2026-03-01", "previous_non_engagement"),  # resolved only on the stop's day
+])
+def test_previous_non_engagement_as_known_on_the_stop_day(opened, resolved, reason):
+    assert _decide(_with_nights(opened, resolved))["reason"] == reason
+
+
+def test_repeat_stops_in_one_batch_link_to_each_other():
+    """A first night extracting weeks of stops links a repeat stop as a later re-run would."""
+    first = raw_stop(stop_ref="SS1", stop_time="2026-03-01T18:30:00+00:00")
+    again = raw_stop(stop_ref="SS2", stop_time="2026-03-08T18:30:00+00:00")
+    other = raw_stop(stop_ref="SS3", person_id="P2", stop_time="2026-03-09T18:30:00+00:00")
+    batch = validate_stops(raw_frame(first, again, other), CONFIG).valid
+    decisions = decide_eligibility(batch, pd.DataFrame(), CONFIG).set_index("stop_ref")
+    assert decisions["eligible"].all()
+    linked = {k: v if isinstance(v, str) else None for k, v in decisions["previous_referral_ref"].items()}
+    assert linked == {"SS1": None, "SS2": "DR-SS1", "SS3": None}

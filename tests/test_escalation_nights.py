@@ -44,8 +44,10 @@ def two_nights():
         second = first + timedelta(days=1)
         for yot in stack.config.yots.values():
             folder = stack.world.sftp_root / yot.export_dir
-            today = folder / stack.config.caseload.file_name(next(k for k, v in stack.config.yots.items() if v is yot), first)
-            if not today.exists():
+            name = stack.config.caseload.file_name(next(k for k, v in stack.config.yots.items() if v is yot), first)
+            places = [folder / name] + ([stack.world.sftp_root / yot.archive_dir / name] if yot.archive_dir else [])
+            today = next((p for p in places if p.exists()), None)  # processed exports may be archived
+            if today is None:
                 continue
             text = today.read_bytes().decode("cp1252" if "oxfordshire" in today.name else "utf-8-sig")
             rows = list(csv.DictReader(io.StringIO(text)))

@@ -1,7 +1,9 @@
 """The records-system connector on real databases through real ODBC drivers (SQLite3, psqlODBC)."""
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import psycopg
 import pytest
 
@@ -27,8 +29,9 @@ def _types(dialect: str) -> dict[str, str]:
 class Source:
     """A stop_record table in a real database, and a connector reading it over ODBC."""
 
-    def __init__(self, dialect, connect, connection_string, placeholder):
+    def __init__(self, dialect, connect, connection_string, placeholder, lock):
         self.dialect, self._connect, self.placeholder = dialect, connect, placeholder
+        self.connection_string, self._lock = connection_string, lock
         settings = CONFIG.records_system.model_copy(update={
             "dialect": dialect, "fetch_size": 3,
             "odbc_driver": "SQLite3" if dialect == "sqlite" else "PostgreSQL Unicode"})
@@ -50,12 +53,21 @@ class Source:
             conn.execute(f"INSERT INTO stop_record ({names}) VALUES ({marks})", list(row.values()))
         return row[COLUMNS["stop_ref"]]
 
+    @contextmanager
+    def locked(self):
+        """Another session holds the stop table exclusively until the block ends."""
+        conn = self._lock()
+        try:
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+
     def refs(self, start, end, since=None) -> list[str]:
         chunks = list(self.connector.extract(start, end, since or end))
         return sorted(r for c in chunks for r in c["stop_ref"])
 
     def rows(self, start, end, since=None):
-        import pandas as pd
         return pd.concat(list(self.connector.extract(start, end, since or end)), ignore_index=True)
 
 
@@ -66,14 +78,24 @@ def source(request, tmp_path):
 
         def connect():
             return sqlite3.connect(path)
-        return Source("sqlite", connect, f"DRIVER={{SQLite3}};Database={path};", "?")
+
+        def lock():
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN EXCLUSIVE")
+            return conn
+        return Source("sqlite", connect, f"DRIVER={{SQLite3}};Database={path};", "?", lock)
     db = request.getfixturevalue("postgres_database")
 
     def connect():
         return psycopg.connect(autocommit=True, **db)
     conn_str = (f"DRIVER={{PostgreSQL Unicode}};Server={db['host']};Port={db['port']};"
                 f"Database={db['dbname']};Uid={db['user']};Pwd=;BoolsAsChar=0;")
-    return Source("postgresql", connect, conn_str, "%s")
+
+    def lock():
+        conn = psycopg.connect(**db)
+        conn.execute("LOCK TABLE stop_record IN ACCESS EXCLUSIVE MODE")
+        return conn
+    return Source("postgresql", connect, conn_str, "%s", lock)
 
 
 def test_window_edges_start_in_end_out(source):
@@ -88,8 +110,10 @@ def test_window_edges_start_in_end_out(source):
 def test_clock_going_back_night_has_25_hours(source):
     start, end = night_window(datetime(2026, 10, 25).date(), "Europe/London")
     assert end - start == timedelta(hours=25)
-    refs = [source.add("2026-10-25 00:30:00"), source.add("2026-10-25 01:30:00"),
-            source.add("2026-10-25 23:30:00")]
+    refs = [source.add("2026-10-25 00:00:00"), source.add("2026-10-25 01:30:00"),
+            source.add("2026-10-25 23:59:59")]
+    source.add("2026-10-24 23:59:59")                   # the evening before: out
+    source.add("2026-10-26 00:00:00")                   # the next local midnight = end: out
     rows = source.rows(start, end)
     assert sorted(rows["stop_ref"]) == sorted(refs)
     # the repeated hour is read as its first occurrence (BST): 01:30 local = 00:30 UTC
@@ -100,9 +124,15 @@ def test_clock_going_forward_night_has_23_hours(source):
     start, end = night_window(datetime(2026, 3, 29).date(), "Europe/London")
     assert end - start == timedelta(hours=23)
     ref = source.add("2026-03-29 01:30:00")  # does not exist locally: moved forward one hour
+    first = source.add("2026-03-29 00:00:00")           # start (00:00 GMT): in
+    last = source.add("2026-03-29 23:59:59")            # 22:59:59 UTC: in
+    source.add("2026-03-28 23:59:59")                   # out
+    source.add("2026-03-30 00:00:00")                   # end (23:00 UTC): out
     rows = source.rows(start, end)
-    assert list(rows["stop_ref"]) == [ref]
-    assert rows["stop_time"].iloc[0] == "2026-03-29T01:30:00+00:00"
+    assert sorted(rows["stop_ref"]) == sorted([ref, first, last])
+    times = dict(zip(rows["stop_ref"], rows["stop_time"]))
+    assert times[ref] == "2026-03-29T01:30:00+00:00"
+    assert times[first] == "2026-03-29T00:00:00+00:00" and times[last] == "2026-03-29T22:59:59+00:00"
 
 
 def test_leap_day_and_midnight(source):
@@ -130,7 +160,8 @@ def test_text_round_trips_exactly_and_sql_is_parameterised(source):
     assert sorted(rows["surname"]) == sorted(NAMES)
     assert set(rows["forename"]) == {"Zoë"}           # trimmed
     assert rows["pnc_id"].isna().all()                # empty string to null
-    assert set(rows["quantity"].astype(float)) == {0.25}
+    # exact decimal text as the source holds it (NUMERIC(12,3) in PostgreSQL, REAL in SQLite)
+    assert set(rows["quantity"]) == {"0.250" if source.dialect == "postgresql" else "0.25"}
     assert source.refs(start, end)                    # the table is still there
 
 
@@ -161,3 +192,75 @@ def test_unreachable_server_names_the_connection_not_the_password():
         list(connector.extract(start, start + timedelta(days=1), start))
     assert "records system (test)" in str(err.value)
     assert "s3cret-pw" not in str(err.value)
+
+
+def test_missing_table_names_the_connection_and_the_table(source):
+    broken = source.connector.settings.model_copy(update={"table": "stop_record_v2"})
+    connector = RecordsSystem(source.connector._connect, broken, "records system (test)")
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    with pytest.raises(RecordsSystemError) as err:
+        list(connector.extract(start, end, end))
+    assert str(err.value).startswith("records system (test): extraction failed: table not found")
+    assert "stop_record_v2" in str(err.value)
+
+
+def test_bad_login_names_the_connection_not_the_password(postgres_server):
+    settings = CONFIG.records_system.model_copy(update={"dialect": "postgresql", "odbc_driver": "PostgreSQL Unicode"})
+    connector = RecordsSystem.from_connection_string(
+        f"DRIVER={{PostgreSQL Unicode}};Server={postgres_server['host']};Port={postgres_server['port']};"
+        "Database=postgres;Uid=no_such_officer;Pwd={s3cret;pw};", settings, "records system (test)")
+    start = datetime(2026, 6, 10, tzinfo=UTC)
+    with pytest.raises(RecordsSystemError) as err:
+        list(connector.extract(start, start + timedelta(days=1), start))
+    assert str(err.value).startswith("records system (test): extraction failed: login refused")
+    assert "s3cret" not in str(err.value) and "pw}" not in str(err.value)
+
+
+def test_query_timeout_on_a_locked_table_fails_clearly(source):
+    """The source holds a lock past the configured timeout: the task fails instead of hanging."""
+    source.add("2026-06-10 12:00:00")
+    settings = source.connector.settings.model_copy(update={"query_timeout_seconds": 1})
+    connector = RecordsSystem.from_connection_string(source.connection_string, settings, "records system (test)")
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    with source.locked():
+        with pytest.raises(RecordsSystemError) as err:
+            list(connector.extract(start, end, end))
+    assert str(err.value).startswith("records system (test): extraction failed: query timed out")
+    assert source.refs(start, end) == ["SS0001"]  # the lock released, the same read succeeds
+
+
+@pytest.mark.parametrize("paging", ["cursor", "keyset"])
+def test_every_stop_is_read_exactly_once_in_either_paging(source, paging):
+    """Pages of 3 over 10 stops, including one without a reference and one with a blank one."""
+    settings = source.connector.settings.model_copy(update={"paging": paging})
+    connector = RecordsSystem(source.connector._connect, settings, "test source")
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    refs = [source.add(f"2026-06-10 {h:02d}:00:00") for h in range(8)]
+    source.add("2026-06-10 09:00:00", stop_ref=None, surname="no reference")
+    source.add("2026-06-10 10:00:00", stop_ref=" ", surname="blank reference")
+    source.add("2026-06-11 10:00:00")  # the next night: out
+    rows = pd.concat(list(connector.extract(start, end, end)), ignore_index=True)
+    assert len(rows) == 10
+    assert sorted(rows["stop_ref"].dropna()) == sorted(refs)
+    assert sorted(rows.loc[rows["stop_ref"].isna(), "surname"]) == ["blank reference", "no reference"]
+
+
+def test_postgresql_timestamptz_columns_keep_their_offsets(postgres_database):
+    """A force storing zone-aware times: the text carries the offset, which wins over the policy."""
+    db = postgres_database
+    types = {c: "TEXT" for c in COLUMNS.values()} | {COLUMNS["stop_time"]: "TIMESTAMPTZ",
+                                                     COLUMNS["last_modified"]: "TIMESTAMPTZ"}
+    with psycopg.connect(autocommit=True, **db) as conn:
+        conn.execute("CREATE TABLE stop_record ({})".format(", ".join(f'"{c}" {t}' for c, t in types.items())))
+        for ref, moment in [("IN1", "2026-06-09 23:00:00+00"), ("IN2", "2026-12-10 12:00:00+00"),
+                            ("OUT", "2026-06-10 23:00:00+00"), ("IN3", "2026-06-10 22:59:59+00")]:
+            conn.execute(f'INSERT INTO stop_record ("{COLUMNS["stop_ref"]}", "{COLUMNS["stop_time"]}", '
+                         f'"{COLUMNS["last_modified"]}") VALUES (%s, %s, %s)', [ref, moment, moment])
+    settings = CONFIG.records_system.model_copy(update={"dialect": "postgresql", "odbc_driver": "PostgreSQL Unicode"})
+    connector = RecordsSystem.from_connection_string(
+        f"DRIVER={{PostgreSQL Unicode}};Server={db['host']};Port={db['port']};Database={db['dbname']};"
+        f"Uid={db['user']};Pwd=;ConnSettings={{SET TimeZone = 'Europe/London'}};", settings, "test")
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    rows = pd.concat(list(connector.extract(start, end, end)), ignore_index=True)
+    assert dict(zip(rows["stop_ref"], rows["stop_time"])) == {
+        "IN1": "2026-06-09T23:00:00+00:00", "IN3": "2026-06-10T22:59:59+00:00"}

@@ -350,8 +350,8 @@ def test_memory_stays_flat_whatever_the_file_size(sshd, sftp_endpoint, big_expor
             full_peak = tracemalloc.get_traced_memory()[1]
             real_stream = yot_sftp._stream
 
-            def disk_fills(source, size):
-                for number, chunk in enumerate(real_stream(source, size)):
+            def disk_fills(source, size, offset=0):
+                for number, chunk in enumerate(real_stream(source, size, offset)):
                     if number == 3:
                         raise OSError(errno.ENOSPC, "No space left on device")
                     yield chunk

@@ -53,7 +53,7 @@ def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
     threshold = stops["drug_name"].map({n: float(d.max_quantity) for n, d in drugs.items()}).astype("float64")
     unit = stops["drug_name"].map({n: d.unit for n, d in drugs.items()})
 
-    previous = _previous_referrals(stops, history)
+    barred = _previous_non_engagement(stops, history, day)
     reason = pd.Series(ELIGIBLE, index=stops.index, dtype="str")
     conditions = [  # first matching rule wins; order is the order of the scheme's rules
         ("no_drug_found", stops["drug_name"].isna()),
@@ -65,11 +65,22 @@ def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
         ("quantity_unit_mismatch", stops["quantity_unit"] != unit),
         ("larger_quantity", stops["quantity"] > threshold),
         ("previous_non_engagement",
-         previous["previous_state"].isin(NON_ENGAGEMENT_STATES) & rules.exclude_after_non_engagement),
+         barred & rules.exclude_after_non_engagement),
     ]
     for code, hit in reversed(conditions):
         hit = hit.fillna(False).astype(bool)
         reason = reason.where(~hit, code)
+    # a repeat stop links to the child's latest earlier referral, one from this same batch included,
+    # so that a first night extracting weeks of stops links them as a later re-run would
+    eligible = stops[reason == ELIGIBLE]
+    batch = pd.DataFrame({"referral_ref": referral_ref_for(eligible["stop_ref"]),
+                          "referral_stop_ref": eligible["stop_ref"], "person_id": eligible["person_id"],
+                          "stop_time": eligible["stop_time"]})
+    if not history.empty:
+        batch = batch[~batch["referral_ref"].isin(history["referral_ref"])]
+    frames = [f for f in (history, batch) if not f.empty]
+    known = pd.concat(frames, ignore_index=True) if frames else history
+    previous = _previous_referrals(stops, known)
     return pd.DataFrame({
         "stop_ref": stops["stop_ref"],
         "eligible": reason == ELIGIBLE,
@@ -79,21 +90,49 @@ def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
     }, index=stops.index)
 
 
+def _earlier_pairs(stops: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """(stop, earlier referral of the same person) pairs; `index` is the stop's row label."""
+    left = stops[["stop_ref", "person_id", "stop_time"]].reset_index()
+    right = history.rename(columns={"stop_time": "previous_time"})
+    pairs = left.merge(right, on="person_id", how="inner")
+    return pairs[(pairs["previous_time"] < pairs["stop_time"]) & (pairs["stop_ref"] != pairs["referral_stop_ref"])]
+
+
+def _previous_non_engagement(stops: pd.DataFrame, history: pd.DataFrame, day: pd.Series) -> pd.Series:
+    """Whether any earlier diversion of the child had ended in non-engagement by the stop's day.
+
+    With `non_engagement_night` in the history (the night an escalation was opened) and
+    `non_engagement_resolved` (the night it was resolved, when the child engaged after all), both
+    fixed once set, the answer for an old stop is the same however late the night is re-run;
+    without them, the referrals' current engagement state is used.
+    """
+    barred = pd.Series(False, index=stops.index)
+    if history.empty:
+        return barred
+    pairs = _earlier_pairs(stops, history)
+    if "non_engagement_night" in pairs:
+        on_day = day.loc[pairs["index"]].to_numpy()
+        ended = pd.to_datetime(pairs["non_engagement_night"])
+        resolved = pd.to_datetime(pairs.get("non_engagement_resolved", pd.Series(pd.NaT, index=pairs.index)))
+        hit = ended.notna() & (ended < on_day) & (resolved.isna() | (resolved >= on_day))
+    else:
+        hit = pairs["state"].isin(NON_ENGAGEMENT_STATES)
+    barred.loc[pairs.loc[hit, "index"].unique()] = True
+    return barred
+
+
 def _previous_referrals(stops: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     """For each stop, the same person's most recent earlier referral and its engagement state."""
     out = pd.DataFrame({"previous_referral_ref": pd.Series(None, index=stops.index, dtype="str"),
                         "previous_state": pd.Series(None, index=stops.index, dtype="str")})
     if history.empty:
         return out
-    left = stops[["stop_ref", "person_id", "stop_time"]].reset_index()
-    right = history.rename(columns={"stop_time": "previous_time"})
-    pairs = left.merge(right, on="person_id", how="inner")
-    pairs = pairs[(pairs["previous_time"] < pairs["stop_time"]) & (pairs["stop_ref"] != pairs["referral_stop_ref"])]
+    pairs = _earlier_pairs(stops, history)
     if pairs.empty:
         return out
     latest = pairs.sort_values("previous_time").groupby("index").tail(1).set_index("index")
     out.loc[latest.index, "previous_referral_ref"] = latest["referral_ref"]
-    out.loc[latest.index, "previous_state"] = latest["state"]
+    out.loc[latest.index, "previous_state"] = latest.get("state")
     return out
 
 
