@@ -242,11 +242,24 @@ quarantine = sa.Table(
     "quarantine", metadata,
     sa.Column("source", sa.String(100), primary_key=True),      # e.g. records_system, caseload:reading
     sa.Column("source_key", sa.String(300), primary_key=True),  # stop ref, or file:line
-    sa.Column("status", sa.String(20), nullable=False),          # held, released, discarded
+    sa.Column("status", sa.String(20), nullable=False),          # held, released, processed, discarded
     sa.Column("reasons", sa.Text, nullable=False),               # JSON list of {field, check, value}
     sa.Column("record", sa.Text, nullable=False),                # JSON of the original values
     sa.Column("first_run_id", sa.String(250), nullable=False),
     sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+# Who released or discarded a quarantined row, when and why (append-only: the audit trail).
+quarantine_decisions = sa.Table(
+    "quarantine_decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.String(300), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),        # released, discarded
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("corrected_fields", sa.Text),                      # JSON list of field names, never values
 )
 
 report_dispatches = sa.Table(

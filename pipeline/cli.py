@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     resend.add_argument("--reason", required=True, help="why (goes in the disclosure log)")
     resend.add_argument("--to", nargs="+", help="other recipients (default: the original ones)")
     resend.add_argument("--smtp-conn-id", help="Airflow SMTP connection (default: the scheme's)")
+    _add_quarantine_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "quarantine":
+        return _quarantine_command(args)
     if args.command == "resend-report":
         from pathlib import Path
         from connectors.mail import SmtpMailer
@@ -64,6 +67,60 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     print(format_summary(summary))
+    return 0
+
+
+def _add_quarantine_commands(sub: argparse._SubParsersAction) -> None:
+    q = sub.add_parser("quarantine", help="list held rows, release them for the next run, or discard them")
+    qsub = q.add_subparsers(dest="action", required=True)
+    listing = qsub.add_parser("list", help="held rows with their reasons (keys only, never values)")
+    listing.add_argument("--status", default="held", help="held, released, processed, discarded or all")
+    for name, text in (("release", "check these rows again in the next run (optionally corrected)"),
+                       ("discard", "never process these rows; their values are erased now")):
+        p = qsub.add_parser(name, help=text)
+        keys = p.add_mutually_exclusive_group(required=True)
+        keys.add_argument("--key", nargs="+", help="source keys as `quarantine list` shows them")
+        keys.add_argument("--all", action="store_true", help="every held row of the source")
+        p.add_argument("--by", required=True, help="who decides (goes in the audit log)")
+        p.add_argument("--note", required=True, help="why (goes in the audit log)")
+        if name == "release":
+            p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                           help="corrected values (logged as an alteration; values are not logged)")
+    for p in (listing, *qsub.choices.values()):
+        if "--state-url" not in p._option_string_actions:
+            p.add_argument("--state-url", required=True, help="SQLAlchemy URL of the state database")
+            p.add_argument("--source", required=p is not listing,
+                           help="records_system or caseload:<yot id>")
+
+
+def _quarantine_command(args: argparse.Namespace) -> int:
+    from pipeline import quarantine
+    from transforms.validation import describe_reasons
+    state = StateStore(args.state_url)
+    state.create_all()
+    if args.action == "list":
+        rows = quarantine.held_rows(state, args.source, None if args.status == "all" else args.status)
+        for row in rows.itertuples():
+            print(f"{row.source}\t{row.source_key}\t{row.status}\t{describe_reasons(row.reasons)}")
+        print(f"{len(rows)} row(s)")
+        return 0
+    keys = args.key or list(quarantine.held_rows(state, args.source)["source_key"])
+    decision = quarantine.Decision(by=args.by, note=args.note)
+    try:
+        if args.action == "release":
+            bad = [item for item in args.set if "=" not in item]
+            if bad:
+                print(f"--set takes FIELD=VALUE, not: {', '.join(bad)}", file=sys.stderr)
+                return 2
+            corrections = dict(item.split("=", 1) for item in args.set)
+            done = quarantine.release(state, args.source, keys, decision, corrections)
+        else:
+            done = quarantine.discard(state, args.source, keys, decision)
+    except quarantine.QuarantineError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.action}d {done} row(s) of {args.source}"
+          + (": the next run checks them again" if args.action == "release" else ""))
     return 0
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from connectors import state_db as db
 from connectors.state_db import StateStore
+from pipeline import quarantine
 from pipeline.context import NightlyRun, read_frame, staging_location, write_frame
 from pipeline.resources import Resources
 from transforms.calendar import WorkingCalendar
@@ -120,20 +121,28 @@ def extract_stops(res: Resources, run: NightlyRun) -> dict:
 
 
 def validate_stops(res: Resources, run: NightlyRun) -> dict:
-    raw = read_frame(run.staged("stops_raw.parquet"))
+    """Tonight's extraction plus the stops a person released from quarantine, checked together;
+    a released stop that was also re-extracted tonight is taken as extracted (the source is newer)."""
+    extracted = read_frame(run.staged("stops_raw.parquet"))
+    released = quarantine.released_records(res.state, RECORDS_SOURCE, run.run_id)
+    released = released[~released["source_key"].isin(extracted["stop_ref"].dropna())]
+    raw = pd.concat([extracted, released.reindex(columns=extracted.columns)], ignore_index=True)
     batch = split_stops(raw, res.config)
-    counts = batch.counts
+    counts = batch.counts | {"released": len(released)}
     _reconcile(RECORDS_SOURCE, counts)
     valid = batch.valid
     write_frame(run.staged("stops_valid.parquet"), valid)
     cols = [c.name for c in db.stops.columns if c.name != "run_id"]
     stop_rows = valid.assign(date_of_birth=valid["date_of_birth"].dt.date)[cols].assign(run_id=run.run_id)
+    # a stop's key is its reference; a released row keeps the key it was held under
+    keys = pd.concat([extracted["stop_ref"].fillna(pd.Series("row " + extracted.index.astype(str),
+                                                             index=extracted.index)),
+                      released["source_key"]], ignore_index=True)
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.stops, _nulls(stop_rows.to_dict("records")))
-        keys = batch.quarantined["stop_ref"].fillna(
-            pd.Series("row " + batch.quarantined.index.astype(str), index=batch.quarantined.index))
         res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, RECORDS_SOURCE, keys, run),
-                         update=["reasons", "record", "run_id"])
+                         update=["status", "reasons", "record", "run_id"])
+        quarantine.mark_processed(conn, RECORDS_SOURCE, keys.loc[valid.index], run.run_id)
         res.state.record_counts(conn, run.run_id, "validate", {RECORDS_SOURCE: counts})
     for idx in batch.quarantined.index:
         log.warning("stop %s quarantined: %s", batch.quarantined.at[idx, "stop_ref"],
@@ -437,6 +446,46 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                 "sha256": info["sha256"], "rows": len(valid), "run_id": run.run_id}])
             res.state.record_counts(conn, run.run_id, "validate", {source: batch.counts})
         _archive_on_server(res, run, yot_id, [info["file"], info.get("companion")])
+    return counts | _validate_released_caseload_rows(res, run)
+
+
+def _validate_released_caseload_rows(res: Resources, run: NightlyRun) -> dict:
+    """Caseload rows a person released go back into the snapshot (YOT, night) they came with,
+    checked against that night's date; they count under `released:caseload:<yot>`."""
+    counts = {}
+    for yot_id in res.config.yots:
+        source = f"caseload:{yot_id}"
+        released = quarantine.released_records(res.state, source, run.run_id)
+        if released.empty:
+            continue
+        first_runs = _read_sql(res.state, sa.select(db.quarantine.c.source_key, db.runs.c.night).join(
+            db.runs, db.runs.c.run_id == db.quarantine.c.first_run_id).where(
+            (db.quarantine.c.source == source) & db.quarantine.c.source_key.in_(list(released["source_key"]))))
+        night = dict(zip(first_runs["source_key"], pd.to_datetime(first_runs["night"]).dt.date))
+        released["snapshot_date"] = released["source_key"].map(night)
+        released["source_file"] = released["source_key"].str.rsplit(":", n=1).str[0]
+        released["source_line"] = released["source_line"].astype("int64")
+        for (snapshot, file_name), group in released.groupby(["snapshot_date", "source_file"]):
+            group = group.reset_index(drop=True)
+            batch = validate_caseload(group[[*res.config.caseload.columns, "source_line"]],
+                                      res.config.caseload, snapshot)
+            _reconcile(f"released:{source}", batch.counts)
+            valid = batch.valid.assign(yot_id=yot_id, snapshot_date=snapshot, source_file=file_name,
+                                       run_id=run.run_id)
+            for col in ("date_of_birth", "referral_received", "first_contact", "assessment_date",
+                        "status_date"):
+                valid[col] = valid[col].dt.date
+            with res.state.transaction() as conn:
+                res.state.upsert(conn, db.caseload_rows, _nulls(valid.to_dict("records")))
+                res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, source, group["source_key"], run),
+                    update=["status", "reasons", "record", "run_id"])
+                quarantine.mark_processed(conn, source, group.loc[batch.valid.index, "source_key"], run.run_id)
+            total = counts.setdefault(f"released:{source}", {"read": 0, "valid": 0, "quarantined": 0})
+            for k, v in batch.counts.items():
+                total[k] += v
+    if counts:
+        with res.state.transaction() as conn:
+            res.state.record_counts(conn, run.run_id, "validate", counts)
     return counts
 
 
@@ -584,9 +633,12 @@ def finish_run(res: Resources, run: NightlyRun) -> dict:
         if "read" in row:
             _reconcile(source, {k: int(row.get(k, 0)) for k in ("read", "valid", "quarantined")})
     extracted = counts[(counts["step"] == "extract")]["value"].sum()
-    if RECORDS_SOURCE in validated.index and int(validated.loc[RECORDS_SOURCE, "read"]) != extracted:
-        raise ReconciliationError(f"extracted {extracted} stops but validated "
-                                  f"{int(validated.loc[RECORDS_SOURCE, 'read'])}")
+    if RECORDS_SOURCE in validated.index:
+        stops = validated.loc[RECORDS_SOURCE]
+        released = int(stops.get("released", 0))
+        if int(stops["read"]) != extracted + released:
+            raise ReconciliationError(f"extracted {extracted} stops and {released} were released from "
+                                      f"quarantine, but {int(stops['read'])} were validated")
     summary = summarise_run(res.state, run.run_id)
     with res.state.transaction() as conn:
         current = conn.execute(sa.select(db.watermarks.c.value).where(
@@ -625,6 +677,7 @@ def summarise_run(state: StateStore, run_id: str) -> dict:
         "run_id": run_id,
         "stops extracted": get("extract", RECORDS_SOURCE, "extracted"),
         "stops quarantined": get("validate", RECORDS_SOURCE, "quarantined"),
+        "stops released from quarantine": get("validate", RECORDS_SOURCE, "released"),
         "stops eligible": get("eligibility", RECORDS_SOURCE, "eligible"),
         "referred": get("eligibility", RECORDS_SOURCE, "referred"),
         "caseload rows read": {s.removeprefix("caseload:"): int(v) for s, v in
