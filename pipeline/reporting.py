@@ -215,15 +215,21 @@ def send_stale_notice(res: Resources, run: NightlyRun, stale: dict[str, date | N
         _dispatch(res, run, key, message, len(stale) + len(warnings), "", disclosure=None,
                   recipients=list(res.config.report.engineers))
         sent += 1
+    rejected = _read(res, sa.select(db.file_events.c.yot_id, db.file_events.c.detail).where(
+        (db.file_events.c.run_id == run.run_id) & (db.file_events.c.event == "file_rejected")))
+    unreadable = dict(zip(rejected["yot_id"], rejected["detail"]))
     for yot_id, day in sorted(stale.items()):
         yot, key = res.config.yots[yot_id], f"yot:{yot_id}:stale"
         if not yot.contacts or _already_sent(res, key, run.night):
             continue
+        why = (f"Tonight's export arrived but could not be read: {unreadable[yot_id]}.\nPlease send a "
+               "corrected file under the same name" if yot_id in unreadable else
+               f"The police diversion scheme has not received a current caseload export from you for the "
+               f"night of {run.night} ({_since(day)})")
         message = _notice(
             res, run, f"yot-stale/{yot_id}", f"Youth diversion: caseload export needed from {yot.name} ({run.night})",
             yot.contacts,
-            f"Dear {yot.name} YOT,\n\nThe police diversion scheme has not received a current caseload "
-            f"export from you for the night of {run.night} ({_since(day)}).\nUntil it arrives, the "
+            f"Dear {yot.name} YOT,\n\n{why}.\nUntil it arrives, the "
             "engagement of the young people referred to you cannot be checked; none of them is "
             "escalated because of the delay.\nPlease send the export to your usual SFTP folder, or "
             "reply to this message if something is wrong.\n\n(This message holds no personal data.)\n")

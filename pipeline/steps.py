@@ -424,6 +424,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                     "first_run_id": run.run_id, "run_id": run.run_id}], update=["reasons", "run_id"])
                 res.state.record_counts(conn, run.run_id, "validate", {source: {"file_rejected": 1}})
             log.error("YOT %s: caseload file rejected: %s", yot_id, exc)
+            _record_file_events(res, run, [(yot_id, info["file"], "file_rejected", str(exc))])
             continue
         counts[source] = batch.counts
         _reconcile(source, batch.counts)

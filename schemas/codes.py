@@ -59,6 +59,30 @@ OUTCOMES = (
     "Penalty Notice for Disorder",
 )
 OFFICER_DEFINED_ETHNICITIES = ("White", "Black", "Asian", "Other", "Mixed")
+#: Self-defined ethnicity: the 2011 census 18 categories plus "Not stated", as written in the
+#: published files. Ethnicity is sensitive processing (DPA 2018 s.35(8)): the pipeline reads it
+#: only when a force maps it (records_system.columns), and never logs it.
+SELF_DEFINED_ETHNICITIES = (
+    "White - English/Welsh/Scottish/Northern Irish/British",
+    "White - Irish",
+    "White - Gypsy or Irish Traveller",
+    "White - Any other White background",
+    "Mixed/Multiple ethnic groups - White and Black Caribbean",
+    "Mixed/Multiple ethnic groups - White and Black African",
+    "Mixed/Multiple ethnic groups - White and Asian",
+    "Mixed/Multiple ethnic groups - Any other Mixed/Multiple ethnic background",
+    "Asian/Asian British - Indian",
+    "Asian/Asian British - Pakistani",
+    "Asian/Asian British - Bangladeshi",
+    "Asian/Asian British - Chinese",
+    "Asian/Asian British - Any other Asian background",
+    "Black/African/Caribbean/Black British - African",
+    "Black/African/Caribbean/Black British - Caribbean",
+    "Black/African/Caribbean/Black British - Any other Black/African/Caribbean background",
+    "Other ethnic group - Arab",
+    "Other ethnic group - Any other ethnic group",
+    "Other ethnic group - Not stated",
+)
 CONTROLLED_DRUGS = "Controlled drugs"
 
 #: Home Office crime outcome recorded when a diversion is completed.

@@ -26,6 +26,9 @@ REQUIRED_STOP_FIELDS = (
     "object_of_search", "outcome", "drug_name", "drug_class", "quantity", "quantity_unit",
     "offence", "officer_action", "last_modified",
 )
+#: Pipeline fields of the stop record a force may map, or leave out (then they are blank).
+#: Ethnicity is sensitive processing (DPA 2018 s.35(8)): map it only where strictly necessary.
+OPTIONAL_STOP_FIELDS = ("self_defined_ethnicity", "officer_defined_ethnicity")
 #: Pipeline fields of a caseload export row.
 REQUIRED_CASELOAD_FIELDS = (
     "case_id", "referral_ref", "pnc_id", "forename", "surname", "date_of_birth", "gender",
@@ -39,10 +42,11 @@ CASELOAD_STATUSES = (
 _DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
 
 
-def _check_mapping(mapping: dict[str, str], required: tuple[str, ...], side: str) -> None:
-    """Every pipeline field mapped to a column, and no field the pipeline does not know."""
+def _check_mapping(mapping: dict[str, str], required: tuple[str, ...], side: str,
+                   optional: tuple[str, ...] = ()) -> None:
+    """Every required pipeline field mapped to a column, and no field the pipeline does not know."""
     missing = [f for f in required if f not in mapping]
-    unknown = [f for f in mapping if f not in required]
+    unknown = [f for f in mapping if f not in required and f not in optional]
     if missing:
         raise ValueError(f"no {side} column mapped for: {', '.join(missing)}")
     if unknown:
@@ -101,7 +105,7 @@ class RecordsSystem(_Model):
     @field_validator("columns")
     @classmethod
     def _all_fields_mapped(cls, v: dict[str, str]) -> dict[str, str]:
-        _check_mapping(v, REQUIRED_STOP_FIELDS, "source")
+        _check_mapping(v, REQUIRED_STOP_FIELDS, "source", OPTIONAL_STOP_FIELDS)
         bad = [c for c in v.values() if not _IDENTIFIER.match(c)]
         if bad:
             raise ValueError(f"not a plain column name: {', '.join(bad)}")

@@ -36,6 +36,10 @@ class StopRecord(pa.DataFrameModel):
     legislation: Series[str] = pa.Field(nullable=True, isin=codes.LEGISLATION)
     object_of_search: Series[str] = pa.Field(nullable=True, isin=codes.OBJECTS_OF_SEARCH)
     outcome: Series[str] = pa.Field(nullable=True, isin=codes.OUTCOMES)
+    # Optional (sensitive, DPA 2018 s.35(8)): all blank unless the force maps them.
+    self_defined_ethnicity: Series[str] = pa.Field(nullable=True, isin=codes.SELF_DEFINED_ETHNICITIES)
+    officer_defined_ethnicity: Series[str] = pa.Field(nullable=True,
+                                                      isin=codes.OFFICER_DEFINED_ETHNICITIES)
     drug_name: Series[str] = pa.Field(nullable=True)
     drug_class: Series[str] = pa.Field(nullable=True, isin=("A", "B", "C"))
     quantity: Series[float] = pa.Field(nullable=True, gt=0)

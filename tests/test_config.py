@@ -44,3 +44,14 @@ def test_bad_configuration_names_the_key(tmp_path, mutate, expected):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_ethnicity_is_optional_in_the_stop_mapping(tmp_path):
+    """Sensitive and optional: the shipped configuration leaves it out; a force may map it."""
+    assert not {"self_defined_ethnicity", "officer_defined_ethnicity"} & set(
+        load_config().records_system.columns)
+    config = load_config(_write(tmp_path, lambda r: r["records_system"]["columns"].update(
+        self_defined_ethnicity="SELF_ETHNICITY", officer_defined_ethnicity="OFFICER_ETHNICITY")))
+    assert config.records_system.columns["officer_defined_ethnicity"] == "OFFICER_ETHNICITY"
+    with pytest.raises(ConfigError, match="unknown pipeline field"):
+        load_config(_write(tmp_path, lambda r: r["records_system"]["columns"].update(religion="RELIGION")))

@@ -264,3 +264,23 @@ def test_postgresql_timestamptz_columns_keep_their_offsets(postgres_database):
     rows = pd.concat(list(connector.extract(start, end, end)), ignore_index=True)
     assert dict(zip(rows["stop_ref"], rows["stop_time"])) == {
         "IN1": "2026-06-09T23:00:00+00:00", "IN3": "2026-06-10T22:59:59+00:00"}
+
+
+def test_ethnicity_is_extracted_only_when_mapped(source):
+    """Optional, sensitive fields: never in the SELECT unless a force maps them; then read like text."""
+    with source._connect() as conn:
+        for col in ("SELF_ETHNICITY", "OFFICER_ETHNICITY"):
+            conn.execute(f'ALTER TABLE stop_record ADD COLUMN "{col}" TEXT')
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")
+    ref = source.add("2026-06-10 12:00:00")
+    with source._connect() as conn:
+        conn.execute(f'UPDATE stop_record SET "SELF_ETHNICITY" = {source.placeholder}, '
+                     f'"OFFICER_ETHNICITY" = {source.placeholder}', [" White - Irish ", "White"])
+    assert "ETHNICITY" not in source.connector.select_sql().upper()
+    assert not {"self_defined_ethnicity", "officer_defined_ethnicity"} & set(source.rows(start, end))
+    mapped = source.connector.settings.model_copy(update={"columns": COLUMNS | {
+        "self_defined_ethnicity": "SELF_ETHNICITY", "officer_defined_ethnicity": "OFFICER_ETHNICITY"}})
+    rows = pd.concat(list(RecordsSystem(source.connector._connect, mapped, "test source").extract(
+        start, end, end)), ignore_index=True)
+    assert rows[["stop_ref", "self_defined_ethnicity", "officer_defined_ethnicity"]].values.tolist() == [
+        [ref, "White - Irish", "White"]]

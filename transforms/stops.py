@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.config import SchemeConfig
+from schemas.config import OPTIONAL_STOP_FIELDS, SchemeConfig
 from schemas.stop import stop_schema
 from transforms.text import clean_text, map_codes, normalise_pnc_ids, normalise_postcodes
 from transforms.validation import SplitBatch, contract_failures, parse_failures, split_batch
@@ -23,6 +23,9 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
     typed["drug_name"] = clean_text(raw["drug_name"]).str.lower()
     typed["drug_class"] = clean_text(raw["drug_class"]).str.upper().str.removeprefix("CLASS ")
     typed["quantity_unit"] = typed["quantity_unit"].str.lower()
+    for field in OPTIONAL_STOP_FIELDS:  # not mapped (not extracted): an all-blank column
+        typed[field] = clean_text(raw[field]) if field in raw.columns else pd.Series(
+            None, index=raw.index, dtype="str")
     failures = []
     for field in ("stop_time", "last_modified"):
         source = clean_text(raw[field])
