@@ -17,6 +17,11 @@ from connectors.state_db import StateStore
 from pipeline import quarantine
 from pipeline.context import NightlyRun, read_frame, staging_location, write_frame
 from pipeline.resources import Resources
+from schemas.contract import enforce
+from schemas.engagement import EngagementAssessment
+from schemas.escalation import EscalationRecord
+from schemas.match import MatchRecord
+from schemas.referral import referral_schema
 from transforms.calendar import WorkingCalendar
 from transforms.caseload import read_export, validate_caseload
 from transforms.eligibility import decide_eligibility, referral_ref_for, route_to_yot
@@ -64,14 +69,22 @@ def _nulls(records: list[dict]) -> list[dict]:
 
 
 def _quarantine_rows(batch: SplitBatch, source: str, key: pd.Series, run: NightlyRun) -> list[dict]:
-    rows = []
-    for idx, rec in batch.quarantined.drop(columns=["reasons"]).iterrows():
-        original = {k: (None if pd.isna(v) else str(v)) for k, v in rec.items()}
-        rows.append({"source": source, "source_key": str(key.loc[idx]), "status": "held",
-                     "reasons": json.dumps(batch.quarantined.at[idx, "reasons"], default=str),
-                     "record": json.dumps(original, ensure_ascii=False), "first_run_id": run.run_id,
-                     "run_id": run.run_id})
-    return rows
+    """One quarantine row per bad row, its original values as text; valid rows are never touched."""
+    held = batch.quarantined
+    columns = [c for c in held.columns if c != "reasons"]
+    keys = [str(k) for k in key.loc[held.index].tolist()]
+    return [{"source": source, "source_key": k, "status": "held",
+             "reasons": json.dumps(reasons, default=str),
+             "record": json.dumps(dict(zip(columns, values)), ensure_ascii=False),
+             "first_run_id": run.run_id, "run_id": run.run_id}
+            for k, reasons, *values in zip(keys, held["reasons"].tolist(),
+                                           *(_text_or_none(held[c]) for c in columns))]
+
+
+def _text_or_none(values: pd.Series) -> list[str | None]:
+    if isinstance(values.dtype, pd.StringDtype):  # already text: only the missing ones change
+        return values.astype(object).where(values.notna(), None).tolist()
+    return [None if pd.isna(v) else str(v) for v in values.astype(object).tolist()]
 
 
 def _reconcile(source: str, counts: dict[str, int]) -> None:
@@ -175,6 +188,7 @@ def decide_referrals(res: Resources, run: NightlyRun) -> dict:
         "previous_referral_ref": decisions.loc[eligible.index, "previous_referral_ref"],
         "run_id": run.run_id,
     })
+    enforce(referral_rows, referral_schema(res.config), "referral")  # a broken one is a bug: fail loudly
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.eligibility_decisions, _nulls(
             decisions.drop(columns=["previous_referral_ref"]).assign(run_id=run.run_id).to_dict("records")))
@@ -538,6 +552,7 @@ def match_referrals(res: Resources, run: NightlyRun) -> dict:
     rows = [{"referral_ref": r.left_id, "yot_id": r.yot_id, "case_id": r.right_id,
              "score": float(r.score), "status": r.status, "method": r.method, "reasons": r.reasons,
              "run_id": run.run_id} for r in matched.itertuples()]
+    enforce(pd.DataFrame(rows, columns=[c.name for c in db.matches.columns]), MatchRecord, "match")
     with res.state.transaction() as conn:
         conn.execute(db.matches.delete())  # tonight's matching replaces the last one whole
         res.state.upsert(conn, db.matches, rows)
@@ -562,6 +577,9 @@ def assess_engagement(res: Resources, run: NightlyRun) -> dict:
                                deadlines=res.config.engagement.deadlines,
                                calendar=WorkingCalendar(holidays.country, holidays.subdivision))
     rows = result.assign(as_of=run.night, run_id=run.run_id)
+    made = dict(zip(referrals["referral_ref"], referrals["referral_date"].dt.date))
+    enforce(rows.assign(referral_date=rows["referral_ref"].map(made)), EngagementAssessment,
+            "engagement assessment")
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.engagement, _nulls(rows.to_dict("records")))
         res.state.record_counts(conn, run.run_id, "engagement", {
@@ -613,6 +631,8 @@ def update_escalations(res: Resources, run: NightlyRun) -> dict:
     upserts, history = plan_escalations(engagement, ledger, run.night, acks)
     moves = {state: sum(h["to_state"] == state for h in history)
              for state in ("open", "acknowledged", "resolved")}
+    enforce(pd.DataFrame(upserts, columns=[c.name for c in db.escalations.columns if c.name != "run_id"]),
+            EscalationRecord, "escalation")
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.escalations, [r | {"run_id": run.run_id} for r in upserts])
         res.state.upsert(conn, db.escalation_history, [h | {"run_id": run.run_id} for h in history],
