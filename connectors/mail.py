@@ -30,12 +30,12 @@ def build_report_message(report: ExceptionReport, *, sender: str, recipients: Se
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = f"<exceptions.{report.group_id}.{night}@{message_id_domain}>"
+    message["Message-ID"] = f"<{report.kind}.{report.group_id}.{night}@{message_id_domain}>"
     message["X-Diversion-Report"] = f"{report.group_id}/{night}"
-    message.set_content(
+    message.set_content(report.text or (
         f"{report.row_count} young people in {report.group_name} did not engage with their "
         f"diversion (night of {night}); {report.change_count} earlier case(s) changed.\nThe HTML "
-        "version of this message and the attached CSV list them with the reason and the evidence.\n")
+        "version of this message and the attached CSV list them with the reason and the evidence.\n"))
     message.add_alternative(report.html, subtype="html")
     if report.chart_png:
         from transforms.report import CHART_CID
@@ -43,7 +43,7 @@ def build_report_message(report: ExceptionReport, *, sender: str, recipients: Se
                                              cid=f"<{CHART_CID}>", filename=report.chart_file_name)
     message.add_attachment(report.csv_bytes, maintype="text", subtype="csv",  # bytes as built: base64
                            params={"charset": "utf-8"},  # without it readers decode as ASCII
-                           filename=f"exceptions_{report.group_id}_{night}.csv")
+                           filename=f"{report.kind}_{report.group_id}_{night}.csv")
     return message
 
 

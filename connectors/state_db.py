@@ -10,11 +10,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 metadata = sa.MetaData()
 
@@ -238,6 +241,20 @@ acknowledgements = sa.Table(  # supervisors' acknowledgements: imported from CSV
     sa.Column("source", sa.String(300), nullable=False),
 )
 
+# Analysts' decisions on possible matches: imported from <data_dir>/match_reviews/*.csv (or written
+# here) and honoured by every later match_referrals. The newest decision per pair stands.
+match_reviews = sa.Table(
+    "match_reviews", metadata,
+    sa.Column("referral_ref", sa.String(80), primary_key=True),
+    sa.Column("yot_id", sa.String(50), primary_key=True),
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("decision", sa.String(10), nullable=False),  # confirm, reject
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("decided_on", sa.Date, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("source", sa.String(300), nullable=False),    # file:line it came from
+)
+
 quarantine = sa.Table(
     "quarantine", metadata,
     sa.Column("source", sa.String(100), primary_key=True),      # e.g. records_system, caseload:reading
@@ -247,6 +264,16 @@ quarantine = sa.Table(
     sa.Column("record", sa.Text, nullable=False),                # JSON of the original values
     sa.Column("first_run_id", sa.String(250), nullable=False),
     sa.Column("run_id", sa.String(250), nullable=False),
+)
+
+# How many rows failed each check, per run and source: the data-quality page and its trend.
+check_results = sa.Table(
+    "check_results", metadata,
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("field", sa.String(100), primary_key=True),      # "" for a check on the whole row or file
+    sa.Column("check", sa.String(300), primary_key=True),
+    sa.Column("rows", sa.Integer, nullable=False),
 )
 
 # Who released or discarded a quarantined row, when and why (append-only: the audit trail).
@@ -329,6 +356,19 @@ class StateStore:
         rows = [{"run_id": run_id, "step": step, "source": source, "metric": metric, "value": int(v)}
                 for source, metrics in counts.items() for metric, v in metrics.items()]
         self.upsert(conn, run_counts, rows, update=["value"])
+
+    def record_check_failures(self, conn: Connection, run_id: str, source: str,
+                              failures: pd.DataFrame) -> None:
+        """Rows failing each check (a `failures` frame: row, field, check), replacing a retry's."""
+        conn.execute(check_results.delete().where((check_results.c.run_id == run_id)
+                                                  & (check_results.c.source == source)))
+        if failures.empty:
+            return
+        per_check = failures.assign(field=failures["field"].fillna("")).groupby(
+            ["field", "check"], sort=True)["row"].nunique()
+        conn.execute(check_results.insert(), [
+            {"run_id": run_id, "source": source, "field": field, "check": check[:300], "rows": int(n)}
+            for (field, check), n in per_check.items()])
 
     def log_processing(self, conn: Connection, *, operation: str, actor: str, subject: str,
                        purpose: str, run_id: str, recipients: Sequence[str] | None = None) -> None:

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
-from pipeline.alerts import TaskFailureAlert
 from pipeline import NIGHTLY_STEPS
-
-TIMEZONE = "Europe/London"
+from pipeline.dag_defaults import daily, dag_defaults
 
 
 def _run():
@@ -40,12 +36,8 @@ def _resources():
 @dag(
     dag_id="diversion_nightly",
     description="Youth drug diversion: stops, referrals, YOT caseloads, engagement, escalations",
-    schedule=CronTriggerTimetable("0 2 * * *", timezone=TIMEZONE, interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"on_failure_callback": TaskFailureAlert(), "retries": 2, "retry_delay": timedelta(minutes=5),
-                  "retry_exponential_backoff": True},
+    schedule=daily(minute=0, hour=2),
+    **dag_defaults(timedelta(minutes=5), exponential_backoff=True),
     params={"night": Param(None, type=["null", "string"], format="date",
                            description="Night to process (YYYY-MM-DD); default: the day before the run")},
     tags=["diversion"],

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
-from pipeline.alerts import TaskFailureAlert
-
-TIMEZONE = "Europe/London"
+from pipeline.dag_defaults import daily, dag_defaults
 
 
 @dag(
     dag_id="diversion_retention",
     description="Purges personal data past its retention period (staging, quarantine)",
-    schedule=CronTriggerTimetable("30 5 * * *", timezone=TIMEZONE, interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"on_failure_callback": TaskFailureAlert(), "retries": 2, "retry_delay": timedelta(minutes=5)},
+    schedule=daily(minute=30, hour=5),
+    **dag_defaults(timedelta(minutes=5)),
     tags=["diversion", "operations"],
 )
 def diversion_retention():
@@ -34,7 +27,7 @@ def diversion_retention():
         config = load_config()
         today = get_current_context()["data_interval_end"].in_timezone(config.scheme.timezone).date()
         state = StateStore(state_url_from_airflow(config.connections.state_database))
-        return purge_expired(state, data_dir(), config.retention, today)
+        return purge_expired(state, data_dir(), config.retention, today, staging_url=config.staging.url)
 
     purge()
 

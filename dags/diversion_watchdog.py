@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
-from pipeline.alerts import TaskFailureAlert
+from pipeline.dag_defaults import daily, dag_defaults
 from schemas.config import load_config
 
 OPERATIONS = load_config().operations  # a small YAML file: the check time must be known when parsing
-TIMEZONE = "Europe/London"
 
 
 @dag(
     dag_id="diversion_watchdog",
     description="Alerts the data engineers when last night's diversion run did not finish in time",
-    schedule=CronTriggerTimetable(f"{OPERATIONS.night_due_by.minute} {OPERATIONS.night_due_by.hour} * * *",
-                                  timezone=TIMEZONE, interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"on_failure_callback": TaskFailureAlert(), "retries": 2, "retry_delay": timedelta(minutes=2)},
+    schedule=daily(minute=OPERATIONS.night_due_by.minute, hour=OPERATIONS.night_due_by.hour),
+    **dag_defaults(timedelta(minutes=2)),
     tags=["diversion", "operations"],
 )
 def diversion_watchdog():

@@ -36,6 +36,12 @@ def staging_location(value: str | Path) -> StagedPath:
     return Path(text)
 
 
+def staging_root(root: Path, staging_url: str | None = None) -> StagedPath:
+    """$DIVERSION_STAGING_URL, else the `staging.url` setting, else `root`/staging."""
+    url = os.environ.get(STAGING_URL_ENV) or staging_url
+    return staging_location(url.rstrip("/")) if url else root / "staging"
+
+
 def is_local(path: StagedPath) -> bool:
     return isinstance(path, Path) or getattr(path, "protocol", "") in ("file", "local")
 
@@ -84,8 +90,7 @@ class NightlyRun:
         root = root or data_dir()
         start, end = night_window(night, timezone)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
-        url = os.environ.get(STAGING_URL_ENV) or staging_url
-        base = staging_location(url.rstrip("/")) if url else root / "staging"
+        base = staging_root(root, staging_url)
         return cls(run_id=run_id, night=night, window_start=start, window_end=end,
                    staging_dir=base / night.isoformat() / safe,
                    reports_dir=root / "reports" / night.isoformat())

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from connectors import state_db as db
 from pipeline.context import NightlyRun
-from pipeline.operations import last_nights
+from pipeline.operations import nights_of_runs
 from pipeline.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ def send_backfill_digest(res: Resources, run: NightlyRun, more_runs_pending: boo
     if owed.empty:
         return {"sent": False, "why": "no backfill runs owed a digest"}
     digest_id = hashlib.sha256("\n".join(owed["run_id"]).encode()).hexdigest()[:16]
-    table = last_nights(res.state, last=10_000)
-    table = table[table["run_id"].isin(owed["run_id"])].sort_values("night")
+    table = nights_of_runs(res.state, list(owed["run_id"]))
     first, last = owed["night"].min(), owed["night"].max()
     held = _open_escalations(res)
     body = (

@@ -52,16 +52,30 @@ NIGHT_COLUMNS = ("night", "run_id", "type", "status", "seconds", "slowest step",
                  "referred", "matched", "escalated", "warnings")
 
 
+def _runs(state: StateStore, query: sa.Select) -> pd.DataFrame:
+    with state.engine.connect() as conn:
+        return pd.DataFrame(conn.execute(query).fetchall(), columns=[c.name for c in db.runs.columns])
+
+
 def last_nights(state: StateStore, last: int = 7) -> pd.DataFrame:
     """The newest run of each of the last `last` nights, one row each, newest first."""
-    r, s = db.runs, db.run_steps
+    r = db.runs
+    runs = _runs(state, sa.select(r).order_by(r.c.night.desc(), r.c.started_at.desc()))
+    return describe_runs(state, runs.drop_duplicates("night").head(last))
+
+
+def nights_of_runs(state: StateStore, run_ids: list[str]) -> pd.DataFrame:
+    """The same table for the given runs, oldest night first (a backfill's digest)."""
+    r = db.runs
+    return describe_runs(state, _runs(state, sa.select(r).where(r.c.run_id.in_(run_ids)).order_by(r.c.night)))
+
+
+def describe_runs(state: StateStore, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: type, status, time, slowest step, counts and warnings."""
+    if runs.empty:
+        return pd.DataFrame(columns=NIGHT_COLUMNS)
+    s, ids = db.run_steps, list(runs["run_id"])
     with state.engine.connect() as conn:
-        runs = pd.DataFrame(conn.execute(sa.select(r).order_by(r.c.night.desc(), r.c.started_at.desc())).fetchall(),
-                            columns=[c.name for c in r.columns])
-        if runs.empty:
-            return pd.DataFrame(columns=NIGHT_COLUMNS)
-        runs = runs.drop_duplicates("night").head(last)
-        ids = list(runs["run_id"])
         steps = pd.DataFrame(conn.execute(sa.select(s).where(s.c.run_id.in_(ids))).fetchall(),
                              columns=[c.name for c in s.columns])
         counts = pd.DataFrame(conn.execute(sa.select(db.run_counts).where(

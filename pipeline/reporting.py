@@ -16,11 +16,13 @@ import sqlalchemy as sa
 
 from connectors import state_db as db
 from connectors.mail import build_report_message
+from pipeline import queries
 from pipeline.context import NightlyRun
+from pipeline.quality import reconciliation_lines
 from pipeline.resources import Resources
 from transforms.engagement import NON_ENGAGEMENT
 from transforms.funnel import engagement_funnel, funnel_chart_png
-from transforms.report import ExceptionReport, build_exception_report
+from transforms.report import REVIEW_GROUP, ExceptionReport, build_exception_report, build_match_review_report
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +82,9 @@ def _already_sent(res: Resources, key: str, night: date) -> bool:
 
 def _write_audit_copy(report: ExceptionReport, run: NightlyRun) -> str:
     run.reports_dir.mkdir(parents=True, exist_ok=True)
-    html_path = run.reports_dir / f"exceptions_{report.group_id}.html"
+    html_path = run.reports_dir / f"{report.kind}_{report.group_id}.html"
     html_path.write_text(report.html_file, encoding="utf-8")
-    (run.reports_dir / f"exceptions_{report.group_id}.csv").write_bytes(report.csv_bytes)
+    (run.reports_dir / f"{report.kind}_{report.group_id}.csv").write_bytes(report.csv_bytes)
     if report.chart_png:
         (run.reports_dir / report.chart_file_name).write_bytes(report.chart_png)
     return str(html_path)
@@ -101,7 +103,7 @@ def keep_sent_message(reports_dir: Path, key: str, message: EmailMessage) -> Non
 
 def _dispatch(res: Resources, run: NightlyRun, key: str, message: EmailMessage, rows: int,
               report_path: str, *, disclosure: str | None, recipients: list[str],
-              notify: list[tuple[str, str]] = ()) -> None:
+              notify: list[tuple[str, str]] = (), purpose: str | None = None) -> None:
     """Record, mark and send in one transaction: a failed send records nothing and marks nothing."""
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.report_dispatches, [{
@@ -116,7 +118,7 @@ def _dispatch(res: Resources, run: NightlyRun, key: str, message: EmailMessage, 
              "to_state": "notified", "run_id": run.run_id} for ref, reason in notify], update=[])
         if disclosure:
             res.state.log_processing(conn, operation="disclosure", actor=res.actor, recipients=recipients,
-                                     subject=disclosure, purpose=res.config.report.purpose,
+                                     subject=disclosure, purpose=purpose or res.config.report.purpose,
                                      run_id=run.run_id)
         keep_sent_message(run.reports_dir, key, message)
         res.mailer.send(message)
@@ -133,8 +135,7 @@ def send_reports(res: Resources, run: NightlyRun) -> dict:
     engagement = _read(res, sa.select(db.engagement.c.state, db.referrals.c.area).join(
         db.referrals, db.referrals.c.referral_ref == db.engagement.c.referral_ref).where(
             db.engagement.c.as_of == run.night))
-    from pipeline.steps import _stale_yots
-    stale = _stale_yots(res, run)
+    stale = queries.stale_yots(res.state, res.config, run.night)
     stale_named = {res.config.yots[y].name: day for y, day in stale.items()}
     outcome: dict[str, dict] = {}
     for group_id, group in res.config.supervisor_groups.items():
@@ -149,7 +150,8 @@ def send_reports(res: Resources, run: NightlyRun) -> dict:
             summary={"referrals assessed": len(in_group),
                      "engaged or completed": int(in_group["state"].isin(["engaged", "completed"]).sum()),
                      "not engaged": int(in_group["state"].isin(NON_ENGAGEMENT).sum()),
-                     "newly escalated": len(mine), "changed since the last report": len(changes)},
+                     "newly escalated": len(mine), "changed since the last report": len(changes)}
+            | reconciliation_lines(res.state, run.run_id),
             stale_yots=stale_named, changes=changes,
             chart_png=funnel_chart_png(engagement_funnel(in_group), f"Engagement funnel: {group.name}"))
         if held or _already_sent(res, group_id, run.night) or (mine.empty and changes.empty):
@@ -168,12 +170,61 @@ def send_reports(res: Resources, run: NightlyRun) -> dict:
         outcome[group_id] = {"sent": True, "rows": len(mine), "changes": len(changes),
                              "message_id": message["Message-ID"]}
         log.info("report for %s sent: %d new escalations, %d changes", group_id, len(mine), len(changes))
+    outcome[REVIEW_GROUP] = send_review_report(res, run, held=held)
     outcome["stale_notice"] = ({"sent": False, "rows": len(stale), "why": "held: backfill"} if held
                                else send_stale_notice(res, run, stale))
     with res.state.transaction() as conn:
         res.state.record_counts(conn, run.run_id, "report", {
             g: {"rows": o.get("rows", 0), "sent": int(o["sent"])} for g, o in outcome.items()})
     return outcome
+
+
+def possible_matches(res: Resources, night: date) -> pd.DataFrame:
+    """Tonight's ``possible`` pairs with both records' names and dates of birth (the YOT's from its
+    newest snapshot up to the night, the one matched), for the analysts."""
+    m, r, s, c = db.matches, db.referrals, db.stops, db.caseload_rows
+    pairs = _read(res, sa.select(
+        m.c.referral_ref, m.c.yot_id, m.c.case_id, m.c.score, m.c.method, m.c.reasons,
+        s.c.forename.label("police_forename"), s.c.surname.label("police_surname"),
+        s.c.date_of_birth.label("police_date_of_birth"),
+    ).join(r, r.c.referral_ref == m.c.referral_ref).join(s, s.c.stop_ref == r.c.stop_ref)
+        .where(m.c.status == "possible"))
+    newest = (sa.select(c.c.yot_id, sa.func.max(c.c.snapshot_date).label("day"))
+              .where(c.c.snapshot_date <= night).group_by(c.c.yot_id).subquery())
+    cases = _read(res, sa.select(c.c.yot_id, c.c.case_id, c.c.forename.label("yot_forename"),
+                                 c.c.surname.label("yot_surname"), c.c.date_of_birth.label("yot_date_of_birth"))
+                  .join(newest, (newest.c.yot_id == c.c.yot_id) & (newest.c.day == c.c.snapshot_date)))
+    pairs = pairs.merge(cases, on=["yot_id", "case_id"], how="left")
+    pairs["yot"] = pairs["yot_id"].map({k: y.name for k, y in res.config.yots.items()})
+    return pairs
+
+
+def send_review_report(res: Resources, run: NightlyRun, *, held: bool = False) -> dict:
+    """The analysts' report of possible matches (and review files set aside tonight), emailed once
+    per night when there is something to review, always kept on disk; a disclosure, logged with ids.
+    """
+    from pipeline.steps import REVIEW_REJECTIONS
+    pairs = possible_matches(res, run.night)
+    rejections = run.reports_dir / REVIEW_REJECTIONS
+    rejected = rejections.read_text(encoding="utf-8").splitlines() if rejections.exists() else []
+    report = build_match_review_report(pairs, night=run.night, subject_template=res.config.report.review_subject,
+                                       rejected_files=rejected)
+    recipients = list(res.config.report.analysts)
+    sent_before = _already_sent(res, REVIEW_GROUP, run.night)
+    why = ("held: backfill" if held else "already sent" if sent_before else
+           "nothing to review" if pairs.empty and not rejected else
+           "no analysts configured" if not recipients else None)
+    if why:
+        if why != "already sent":
+            _write_audit_copy(report, run)
+        return {"sent": False, "rows": len(pairs), "why": why}
+    path = _write_audit_copy(report, run)
+    message = build_report_message(report, sender=res.config.report.sender, recipients=recipients)
+    ids = sorted(set(pairs["referral_ref"])) + sorted(f"{y}/{c}" for y, c in set(zip(pairs["yot_id"], pairs["case_id"])))
+    _dispatch(res, run, REVIEW_GROUP, message, len(pairs), path, recipients=recipients,
+              disclosure="match review report " + ", ".join(ids), purpose=res.config.report.review_purpose)
+    log.info("match review report sent: %d possible matches, %d review files set aside", len(pairs), len(rejected))
+    return {"sent": True, "rows": len(pairs), "message_id": message["Message-ID"]}
 
 
 def _notice(res: Resources, run: NightlyRun, tag: str, subject: str, to: list[str], body: str) -> EmailMessage:
@@ -196,8 +247,7 @@ def send_stale_notice(res: Resources, run: NightlyRun, stale: dict[str, date | N
     """Tell the data engineers, and each late YOT's contacts, once a night, whose data is stale."""
     sent = 0
     key = "engineers:stale-yots"
-    from pipeline.steps import _file_warnings
-    warnings = _file_warnings(res.state, run.run_id)
+    warnings = queries.file_warnings(res.state, run.run_id)
     if (stale or warnings) and not _already_sent(res, key, run.night):
         lines = [f"- {res.config.yots[y].name}: {_since(d)}" for y, d in sorted(stale.items())]
         body = ""

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from connectors import state_db as db
 from connectors.state_db import StateStore
+from pipeline.context import StagedPath, is_local, staging_root
 from schemas.config import Retention
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,15 @@ log = logging.getLogger(__name__)
 NIGHTLY_FOLDERS = ("staging", "outbound")
 
 
-def expired_staging(data_dir: Path, before: date) -> list[Path]:
-    """Per-night folders (named YYYY-MM-DD) for nights before `before`."""
+def expired_staging(data_dir: Path, before: date, staging_url: str | None = None) -> list[StagedPath]:
+    """Per-night folders (named YYYY-MM-DD) for nights before `before`: under the data folder, and
+    in the staging area on shared or object storage when one is configured."""
+    roots = [data_dir / name for name in NIGHTLY_FOLDERS]
+    staging = staging_root(data_dir, staging_url)
+    if not is_local(staging) or staging not in roots:
+        roots.append(staging)
     out = []
-    for folder in sorted(f for name in NIGHTLY_FOLDERS if (data_dir / name).is_dir()
-                         for f in (data_dir / name).iterdir()):
+    for folder in sorted((f for root in roots if root.is_dir() for f in root.iterdir()), key=str):
         try:
             night = date.fromisoformat(folder.name)
         except ValueError:
@@ -40,11 +45,11 @@ def expired_staging(data_dir: Path, before: date) -> list[Path]:
 
 
 def purge_expired(state: StateStore, data_dir: Path, retention: Retention, today: date,
-                  actor: str = "diversion-sync (retention)") -> dict:
+                  actor: str = "diversion-sync (retention)", staging_url: str | None = None) -> dict:
     state.create_all()
     staging_before = today - timedelta(days=retention.staging_days)
     quarantine_before = today - timedelta(days=retention.quarantine_days)
-    folders = expired_staging(data_dir, staging_before)
+    folders = expired_staging(data_dir, staging_before, staging_url)
     q, r = db.quarantine, db.runs
     old_runs = sa.select(r.c.run_id).where(r.c.night < quarantine_before)
     with state.transaction() as conn:
@@ -62,6 +67,9 @@ def purge_expired(state: StateStore, data_dir: Path, retention: Retention, today
                 purpose=f"retention: staging {retention.staging_days} days, quarantine "
                         f"{retention.quarantine_days} days")
         for folder in folders:  # inside the transaction: a failed delete logs nothing
-            shutil.rmtree(folder)
+            if isinstance(folder, Path):
+                shutil.rmtree(folder)
+            else:
+                folder.rmdir(recursive=True)
     log.info("retention %s: purged %d quarantined rows and %d staging folders", today, len(keys), len(folders))
     return {"quarantined_rows": len(keys), "staging_folders": [f"{f.parent.name}/{f.name}" for f in folders]}

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from connectors import state_db as db
 from connectors.state_db import StateStore
-from pipeline import quarantine
+from pipeline import queries, quarantine
 from pipeline.context import NightlyRun, read_frame, staging_location, write_frame
 from pipeline.resources import Resources
 from schemas.contract import enforce
@@ -29,12 +29,16 @@ from transforms import engagement as engagement_rules
 from transforms.acknowledgements import AcknowledgementError, read_acknowledgements
 from transforms.escalation import plan_escalations
 from transforms.matching import match_people
+from transforms.review import ReviewError, apply_reviews, latest_decisions, read_match_reviews
 from transforms.stops import validate_stops as split_stops
 from transforms.validation import BatchRejected, SplitBatch, describe_reasons
 
 log = logging.getLogger(__name__)
 RECORDS_SOURCE = "records_system"
 WATERMARK = "records_system.last_modified"
+# json.dumps(reasons, default=str) and json.dumps(record, ensure_ascii=False), made once
+_REASONS_JSON = json.JSONEncoder(default=str).encode
+_RECORD_JSON = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class ReconciliationError(RuntimeError):
@@ -74,8 +78,7 @@ def _quarantine_rows(batch: SplitBatch, source: str, key: pd.Series, run: Nightl
     columns = [c for c in held.columns if c != "reasons"]
     keys = [str(k) for k in key.loc[held.index].tolist()]
     return [{"source": source, "source_key": k, "status": "held",
-             "reasons": json.dumps(reasons, default=str),
-             "record": json.dumps(dict(zip(columns, values)), ensure_ascii=False),
+             "reasons": _REASONS_JSON(reasons), "record": _RECORD_JSON(dict(zip(columns, values))),
              "first_run_id": run.run_id, "run_id": run.run_id}
             for k, reasons, *values in zip(keys, held["reasons"].tolist(),
                                            *(_text_or_none(held[c]) for c in columns))]
@@ -157,6 +160,7 @@ def validate_stops(res: Resources, run: NightlyRun) -> dict:
                          update=["status", "reasons", "record", "run_id"])
         quarantine.mark_processed(conn, RECORDS_SOURCE, keys.loc[valid.index], run.run_id)
         res.state.record_counts(conn, run.run_id, "validate", {RECORDS_SOURCE: counts})
+        res.state.record_check_failures(conn, run.run_id, RECORDS_SOURCE, batch.failures)
     for idx in batch.quarantined.index:
         log.warning("stop %s quarantined: %s", batch.quarantined.at[idx, "stop_ref"],
                     describe_reasons(batch.quarantined.at[idx, "reasons"]))
@@ -437,6 +441,8 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                     "record": json.dumps({"file": info["file"], "sha256": info["sha256"]}),
                     "first_run_id": run.run_id, "run_id": run.run_id}], update=["reasons", "run_id"])
                 res.state.record_counts(conn, run.run_id, "validate", {source: {"file_rejected": 1}})
+                res.state.record_check_failures(conn, run.run_id, source, pd.DataFrame([{
+                    "row": 0, "field": None, "check": "whole file set aside: " + str(exc).split(": ", 1)[-1]}]))
             log.error("YOT %s: caseload file rejected: %s", yot_id, exc)
             _record_file_events(res, run, [(yot_id, info["file"], "file_rejected", str(exc))])
             continue
@@ -460,6 +466,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                 "yot_id": yot_id, "snapshot_date": run.night, "file_name": info["file"],
                 "sha256": info["sha256"], "rows": len(valid), "run_id": run.run_id}])
             res.state.record_counts(conn, run.run_id, "validate", {source: batch.counts})
+            res.state.record_check_failures(conn, run.run_id, source, batch.failures)
         _archive_on_server(res, run, yot_id, [info["file"], info.get("companion")])
     return counts | _validate_released_caseload_rows(res, run)
 
@@ -467,7 +474,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
 def _validate_released_caseload_rows(res: Resources, run: NightlyRun) -> dict:
     """Caseload rows a person released go back into the snapshot (YOT, night) they came with,
     checked against that night's date; they count under `released:caseload:<yot>`."""
-    counts = {}
+    counts, failures = {}, {}
     for yot_id in res.config.yots:
         source = f"caseload:{yot_id}"
         released = quarantine.released_records(res.state, source, run.run_id)
@@ -498,40 +505,35 @@ def _validate_released_caseload_rows(res: Resources, run: NightlyRun) -> dict:
             total = counts.setdefault(f"released:{source}", {"read": 0, "valid": 0, "quarantined": 0})
             for k, v in batch.counts.items():
                 total[k] += v
+            failures.setdefault(f"released:{source}", []).append(batch.failures.assign(
+                row=batch.failures["row"].map(group["source_key"])))
     if counts:
         with res.state.transaction() as conn:
             res.state.record_counts(conn, run.run_id, "validate", counts)
+            for source, frames in failures.items():
+                res.state.record_check_failures(conn, run.run_id, source, pd.concat(frames))
     return counts
-
-
-def _newest_snapshots(res: Resources, run: NightlyRun) -> dict[str, object]:
-    """Each YOT's newest caseload snapshot date up to the night."""
-    snaps = _read_sql(res.state, sa.select(db.caseload_snapshots.c.yot_id,
-                                     sa.func.max(db.caseload_snapshots.c.snapshot_date).label("latest"))
-                      .where(db.caseload_snapshots.c.snapshot_date <= run.night)
-                      .group_by(db.caseload_snapshots.c.yot_id))
-    return dict(zip(snaps["yot_id"], pd.to_datetime(snaps["latest"]).dt.date)) if len(snaps) else {}
-
-
-def _stale_yots(res: Resources, run: NightlyRun) -> dict[str, object]:
-    """YOTs whose newest export is too old or absent, with its date (None when never received)."""
-    latest = _newest_snapshots(res, run)
-    limit = run.night - timedelta(days=res.config.caseload.stale_after_days)
-    return {y: latest.get(y) for y in res.config.yots if latest.get(y) is None or latest[y] < limit}
 
 
 def _latest_caseloads(res: Resources, run: NightlyRun) -> tuple[pd.DataFrame, set[str]]:
     """The rows of each YOT's newest snapshot, and the set of stale YOTs."""
     rows = [_read_sql(res.state, sa.select(db.caseload_rows).where(
                 (db.caseload_rows.c.yot_id == yot_id) & (db.caseload_rows.c.snapshot_date == day)))
-            for yot_id, day in _newest_snapshots(res, run).items()]
+            for yot_id, day in queries.newest_snapshots(res.state, run.night).items()]
     cases = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=[c.name for c in db.caseload_rows.columns])
-    return cases, set(_stale_yots(res, run))
+    return cases, set(queries.stale_yots(res.state, res.config, run.night))
 
 
 def match_referrals(res: Resources, run: NightlyRun) -> dict:
-    """Find each referred child in their YOT's newest caseload; one-to-one, with reasons."""
+    """Find each referred child in their YOT's newest caseload; one-to-one, with reasons.
+
+    Analysts' review files are imported first; every standing decision is honoured: a confirmed
+    pair is matched (method ``review``, before any other pair of its two records), a rejected
+    pair is never proposed again.
+    """
+    reviews_imported = _import_review_files(res, run)
+    reviews = _read_sql(res.state, sa.select(db.match_reviews))
     referrals = _read_sql(res.state, sa.select(
         db.referrals.c.referral_ref, db.referrals.c.yot_id, db.stops.c.person_id, db.stops.c.forename,
         db.stops.c.surname, db.stops.c.date_of_birth, db.stops.c.gender, db.stops.c.postcode,
@@ -546,6 +548,8 @@ def match_referrals(res: Resources, run: NightlyRun) -> dict:
         pairs = match_people(
             left.assign(record_id=left["referral_ref"], referral_ref=left["referral_ref"]),
             right.assign(record_id=right["case_id"]))
+        pairs = apply_reviews(pairs, reviews[reviews["yot_id"] == yot_id], set(left["referral_ref"]),
+                              set(right["case_id"]))
         found.append(pairs.assign(yot_id=yot_id))
     matched = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         columns=["left_id", "right_id", "score", "status", "method", "reasons", "yot_id"])
@@ -558,9 +562,13 @@ def match_referrals(res: Resources, run: NightlyRun) -> dict:
         res.state.upsert(conn, db.matches, rows)
         res.state.record_counts(conn, run.run_id, "match", {"all": {
             "referrals": len(referrals), "matched": int((matched["status"] == "matched").sum()),
-            "possible": int((matched["status"] == "possible").sum())}})
+            "possible": int((matched["status"] == "possible").sum()),
+            "confirmed_by_review": int((matched["method"] == "review").sum())},
+            "match_review_files": reviews_imported})
     return {"referrals": len(referrals), "matched": int((matched["status"] == "matched").sum()),
-            "possible": int((matched["status"] == "possible").sum())}
+            "possible": int((matched["status"] == "possible").sum()),
+            "confirmed_by_review": int((matched["method"] == "review").sum()),
+            "match_review_files": reviews_imported}
 
 
 def assess_engagement(res: Resources, run: NightlyRun) -> dict:
@@ -589,28 +597,69 @@ def assess_engagement(res: Resources, run: NightlyRun) -> dict:
             "not_engaged": int(result["non_engagement_reason"].notna().sum())}
 
 
-def _import_acknowledgement_files(res: Resources, run: NightlyRun) -> dict[str, int]:
-    """Take supervisors' acknowledgement files from the inbound folder into the state database.
+def _import_decision_files(res: Resources, folder: str, read, error: type[ValueError], store,
+                           rejected: list[str] | None = None) -> dict[str, int]:
+    """Take people's decision files (CSV) from ``<data_dir>/<folder>/`` into the state database.
 
-    A good file moves to processed/, a bad one to rejected/ (named in the log with its line and
-    field); neither stops the night.
+    ``read(bytes, name)`` gives a frame or raises ``error``; ``store(conn, frame)`` writes it. A
+    good file moves to processed/, so a re-run imports nothing twice; a bad one moves to rejected/
+    with ``<name>.reason.txt`` beside it naming the file, line and field (the log says the same,
+    never a value), and appended to ``rejected``; neither stops the night.
     """
-    inbound = res.data_dir / "acknowledgements"
+    inbound = res.data_dir / folder
     counts = {"files": 0, "rows": 0, "rejected_files": 0}
     for path in sorted(inbound.glob("*.csv")) if inbound.is_dir() else []:
         try:
-            acks = read_acknowledgements(path.read_bytes(), path.name)
-        except AcknowledgementError as exc:
-            log.error("acknowledgements rejected: %s", exc)
+            frame = read(path.read_bytes(), path.name)
+        except error as exc:
+            log.error("%s file rejected: %s", folder, exc)
             counts["rejected_files"] += 1
             _move_into(path, inbound / "rejected")
+            (inbound / "rejected" / f"{path.name}.reason.txt").write_text(f"{exc}\n", encoding="utf-8")
+            if rejected is not None:
+                rejected.append(str(exc))
             continue
         with res.state.transaction() as conn:
-            res.state.upsert(conn, db.acknowledgements, _nulls(acks.to_dict("records")),
-                             update=["acknowledged_by", "acknowledged_on", "note", "source"])
+            store(conn, frame)
         counts["files"] += 1
-        counts["rows"] += len(acks)
+        counts["rows"] += len(frame)
         _move_into(path, inbound / "processed")
+    return counts
+
+
+def _import_acknowledgement_files(res: Resources, run: NightlyRun) -> dict[str, int]:
+    """Supervisors' acknowledgement files from ``<data_dir>/acknowledgements/``."""
+    return _import_decision_files(
+        res, "acknowledgements", read_acknowledgements, AcknowledgementError,
+        lambda conn, acks: res.state.upsert(conn, db.acknowledgements, _nulls(acks.to_dict("records")),
+                                            update=["acknowledged_by", "acknowledged_on", "note", "source"]))
+
+
+def _store_match_reviews(res: Resources, conn, reviews: pd.DataFrame) -> None:
+    """Upsert the newest decision per pair; an older decision than the one stored is not taken."""
+    stored = conn.execute(sa.select(db.match_reviews.c.referral_ref, db.match_reviews.c.yot_id,
+                                    db.match_reviews.c.case_id, db.match_reviews.c.decided_on)).all()
+    held = {(r, y, c): on for r, y, c, on in stored}
+    rows = [rec for rec in _nulls(latest_decisions(reviews).to_dict("records"))
+            if (key := (rec["referral_ref"], rec["yot_id"], rec["case_id"])) not in held
+            or held[key] <= rec["decided_on"]]
+    res.state.upsert(conn, db.match_reviews, rows)
+
+
+REVIEW_REJECTIONS = "match_reviews_rejected.txt"  # in the night's reports folder: for the analysts' report
+
+
+def _import_review_files(res: Resources, run: NightlyRun) -> dict[str, int]:
+    """Analysts' match review files from ``<data_dir>/match_reviews/``; the reasons a file was set
+    aside are kept for the night's analysts' report (a re-run keeps the first run's)."""
+    rejected: list[str] = []
+    counts = _import_decision_files(res, "match_reviews", read_match_reviews, ReviewError,
+                                    lambda conn, reviews: _store_match_reviews(res, conn, reviews), rejected)
+    if rejected:
+        run.reports_dir.mkdir(parents=True, exist_ok=True)
+        path = run.reports_dir / REVIEW_REJECTIONS
+        before = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        path.write_text("".join(f"{m}\n" for m in dict.fromkeys(before + rejected)), encoding="utf-8")
     return counts
 
 
@@ -646,7 +695,10 @@ def update_escalations(res: Resources, run: NightlyRun) -> dict:
 
 
 def finish_run(res: Resources, run: NightlyRun) -> dict:
-    """Check the counts reconcile, advance the watermark, and write the night's summary."""
+    """Check the counts reconcile, advance the watermark, and write the night's summary and its
+    data-quality page (written first, so a run that fails to reconcile still shows where)."""
+    from pipeline.quality import write_quality_page
+    write_quality_page(res.state, res.config, run)
     counts = _read_sql(res.state, sa.select(db.run_counts).where(db.run_counts.c.run_id == run.run_id))
     validated = counts[counts["step"] == "validate"].pivot_table(
         index="source", columns="metric", values="value", aggfunc="sum", fill_value=0)
@@ -674,13 +726,6 @@ def finish_run(res: Resources, run: NightlyRun) -> dict:
     return summary
 
 
-def _file_warnings(state: StateStore, run_id: str) -> list[str]:
-    """What the YOT exchange noticed in the run (a changed re-send, a server down, a refused name)."""
-    events = _read_sql(state, sa.select(db.file_events).where(db.file_events.c.run_id == run_id)
-                       .order_by(db.file_events.c.yot_id, db.file_events.c.event))
-    return [f"{e.yot_id}: {e.file_name}: {e.event}: {e.detail}" for e in events.itertuples()]
-
-
 def summarise_run(state: StateStore, run_id: str) -> dict:
     """The night's figures a person asks for first, from the run's stored counts."""
     counts = _read_sql(state, sa.select(db.run_counts).where(db.run_counts.c.run_id == run_id))
@@ -692,6 +737,7 @@ def summarise_run(state: StateStore, run_id: str) -> dict:
     states = counts[(counts["step"] == "engagement") & (counts["source"] == "states")]
     by_state = dict(zip(states["metric"], states["value"].astype(int)))
     caseloads = counts[(counts["step"] == "validate") & counts["source"].str.startswith("caseload:")]
+    validated = counts[(counts["step"] == "validate") & counts["metric"].isin(["read", "valid", "quarantined"])]
     escalated = _read_sql(state, sa.select(sa.func.count()).select_from(db.escalations).where(
         db.escalations.c.state.in_(["open", "notified", "acknowledged"]))).iloc[0, 0]
     return {
@@ -712,7 +758,11 @@ def summarise_run(state: StateStore, run_id: str) -> dict:
         "awaiting": sum(by_state.get(s, 0) for s in ("awaiting_yot_record", "awaiting_contact", "contacted")),
         "escalated (open cases)": int(escalated),
         "newly escalated tonight": get("escalation", "all", "opened"),
-        "YOT file warnings": _file_warnings(state, run_id),
+        "YOT file warnings": queries.file_warnings(state, run_id),
+        "rows read = valid + quarantined": {
+            source: "{read} = {valid} + {quarantined}".format(**{m: 0 for m in ("read", "valid", "quarantined")}
+                                                            | dict(zip(g["metric"], g["value"].astype(int))))
+            for source, g in validated.groupby("source")},
         "stale YOTs": sorted(counts[(counts["step"] == "engagement")
                                     & (counts["source"] == "stale_yots")]["metric"]),
     }

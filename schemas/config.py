@@ -210,8 +210,23 @@ class Report(_Model):
     subject: str
     purpose: str
     engineers: list[str] = Field(min_length=1)  # data engineers: stale data, rejected files, digests
+    # analysts who review possible matches: sent the night's pairs to confirm or reject (none: the
+    # report is only written to disk)
+    analysts: list[str] = []
+    review_subject: str = "Youth drug diversion: possible matches to review ({night})"
+    review_purpose: str = ("Review of possible matches between police referrals and YOT caseloads "
+                           "(policing purpose)")
 
-    _engineer_addresses = field_validator("engineers")(classmethod(lambda cls, v: _addresses(v)))
+    _engineer_addresses = field_validator("engineers", "analysts")(classmethod(lambda cls, v: _addresses(v)))
+
+    @field_validator("review_subject")
+    @classmethod
+    def _review_subject_fields(cls, v: str) -> str:
+        try:
+            v.format(night="2026-01-01")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{night}} may be used: {exc}") from None
+        return v
 
 
 class Area(_Model):
@@ -283,6 +298,8 @@ class SchemeConfig(_Model):
 
     @model_validator(mode="after")
     def _cross_references(self) -> "SchemeConfig":
+        if "analysts" in self.supervisor_groups:  # the analysts' report is dispatched under that key
+            raise ValueError("supervisor_groups: 'analysts' is reserved for the analysts' match review report")
         for name, area in self.areas.items():
             if area.default_yot not in self.yots:
                 raise ValueError(f"areas.{name}.default_yot {area.default_yot!r} is not a configured YOT")

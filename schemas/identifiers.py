@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
+
 # PNC id: two-digit year, a serial of up to 7 digits, and a check letter (e.g. 09/1234567X).
 PNC_PATTERN = r"^\d{2}/\d{1,7}[A-Z]$"
 _PNC_CHECK_LETTERS = "ZABCDEFGHJKLMNPQRTUVWXY"
@@ -21,6 +24,24 @@ def pnc_is_valid(pnc: str) -> bool:
         return False
     year, rest = pnc.split("/")
     return pnc_check_letter(int(year), int(rest[:-1])) == rest[-1]
+
+
+def pnc_ids_valid(pncs: pd.Series) -> pd.Series:
+    """`pnc_is_valid` for a whole column at once (missing values are not valid)."""
+    pncs = pncs.astype("str")
+    ok = pncs.str.fullmatch(PNC_PATTERN).fillna(False).astype(bool)
+    # ASCII digits are read as numbers in bulk; other (Unicode) digits by Python, one by one
+    ascii_ = ok & pncs.str.isascii().fillna(False).astype(bool)
+    text = pncs[ascii_]
+    year = text.str.slice(0, 2).astype("int64[pyarrow]").to_numpy()  # pyarrow reads digits in bulk
+    serial = text.str.slice(3, -1).astype("int64[pyarrow]").to_numpy()
+    expected = np.array(list(_PNC_CHECK_LETTERS), dtype=object)[(year * 10_000_000 + serial) % 23]
+    out = pd.Series(False, index=pncs.index, dtype=bool)
+    out[ascii_] = text.str.slice(-1).to_numpy(dtype=object) == expected
+    others = ok & ~ascii_
+    if others.any():
+        out[others] = [pnc_is_valid(v) for v in pncs[others]]
+    return out
 
 
 def normalise_pnc(pnc: str | None) -> str | None:

@@ -12,7 +12,7 @@ from pandera.typing import Series
 
 from transforms.matching import MATCHED, POSSIBLE, MatchSettings
 
-METHODS = ("referral_ref", "pnc_id", "probabilistic")
+METHODS = ("referral_ref", "pnc_id", "probabilistic", "review")  # review: confirmed by an analyst
 IDENTIFIER_METHODS = ("referral_ref", "pnc_id")
 _SETTINGS = MatchSettings()  # the settings match_referrals runs with
 

@@ -13,7 +13,8 @@ from pandera.typing import Series
 
 from schemas import codes
 from schemas.config import SchemeConfig
-from schemas.identifiers import PNC_PATTERN, POSTCODE_PATTERN, pnc_is_valid
+from schemas.identifiers import PNC_PATTERN, POSTCODE_PATTERN, pnc_ids_valid
+from transforms.text import map_values
 
 UTC_TIME = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 
@@ -50,7 +51,7 @@ class StopRecord(pa.DataFrameModel):
 
     @pa.check("pnc_id", name="PNC id check letter")
     def pnc_check_letter(cls, pnc: Series[str]) -> Series[bool]:
-        return pnc.isna() | pnc.map(lambda v: pd.isna(v) or pnc_is_valid(v)).astype(bool)
+        return pnc.isna() | pnc_ids_valid(pnc)
 
     @pa.dataframe_check(name="date of birth before the stop")
     def dob_before_stop(cls, df: pd.DataFrame) -> Series[bool]:
@@ -89,12 +90,14 @@ def _stop_day(df: pd.DataFrame) -> pd.Series:
 
 
 def _age_at_stop(df: pd.DataFrame) -> pd.Series:
-    """Whole years between date of birth and the (local) day of the stop."""
+    """Whole years between date of birth and the (local) day of the stop; NaN without a birth date.
+
+    As yyyymmdd numbers the difference floored to ten thousands is the difference in years, less
+    one when the birthday is still to come that year."""
     dob, day = df["date_of_birth"], _stop_day(df)
-    years = day.dt.year - dob.dt.year
-    before_birthday = (day.dt.month < dob.dt.month) | (
-        (day.dt.month == dob.dt.month) & (day.dt.day < dob.dt.day))
-    return years - before_birthday.astype("Int64")
+    born = dob.dt.year * 10_000 + dob.dt.month * 100 + dob.dt.day
+    on = day.dt.year * 10_000 + day.dt.month * 100 + day.dt.day
+    return (on - born) // 10_000
 
 
 def _is_drug_find(df: pd.DataFrame) -> pd.Series:
@@ -111,18 +114,20 @@ def stop_schema(config: SchemeConfig) -> pa.DataFrameSchema:
         return df["drug_name"].isna() | df["drug_name"].isin(list(drugs))
 
     def class_consistent(df: pd.DataFrame) -> pd.Series:
-        expected = df["drug_name"].map({n: d.drug_class for n, d in drugs.items()})
-        since = df["drug_name"].map({n: d.class_since for n, d in drugs.items()})
-        day = _stop_day(df).dt.date
-        controlled_then = since.isna() | (day >= since.where(since.notna(), day))
+        expected = map_values(df["drug_name"], {n: d.drug_class for n, d in drugs.items()})
+        # compared as midnight timestamps (no Python date per row): the same order as the dates
+        since = map_values(df["drug_name"], {n: pd.Timestamp(d.class_since) for n, d in drugs.items()
+                                             if d.class_since is not None}).astype("datetime64[us]")
+        controlled_then = since.isna() | (_stop_day(df) >= since)
         return (df["drug_class"].isna() | expected.isna() | (df["drug_class"] == expected)
                 | ~controlled_then.astype(bool))
 
     columns = dict(base.columns)
     columns["area"] = columns["area"].set_checks(
-        [pa.Check.isin(list(config.areas), name="area is a configured local policing area")])
+        [pa.Check.isin(list(config.areas), name="area is a configured local policing area",
+                       error="area is a configured local policing area")])
     columns["quantity_unit"] = columns["quantity_unit"].set_checks(
-        [pa.Check.isin(units, name="quantity unit is allowed")])
+        [pa.Check.isin(units, name="quantity unit is allowed", error="quantity unit is allowed")])
     checks = list(base.checks) + [
         pa.Check(drug_known, name="drug is in the reference table"),
         pa.Check(class_consistent, name="drug class matches the reference table"),

@@ -8,7 +8,8 @@ from connectors import state_db as db
 BOOKKEEPING = {"run_id", "first_run_id", "sent_at", "logged_at", "started_at", "finished_at", "uploaded_at"}
 STATE_TABLES = ("stops", "eligibility_decisions", "referrals", "caseload_rows", "caseload_snapshots",
                 "processed_files", "matches", "engagement", "escalations", "escalation_history",
-                "quarantine", "report_dispatches", "watermarks", "referral_uploads", "referral_exports")
+                "quarantine", "report_dispatches", "watermarks", "referral_uploads", "referral_exports",
+                "match_reviews")
 
 
 def snapshot(state: db.StateStore, tables=STATE_TABLES) -> dict[str, pd.DataFrame]:

@@ -40,7 +40,7 @@ STOP_CASES = [  # (field or None for a whole-row check, check as a person reads 
     ("last_modified", "required value is blank", {"last_modified": ""}, {}),
     ("last_modified", "not a date-time", {"last_modified": "2026-13-01T19:00:00+00:00"}, {}),
     ("area", "required value is blank", {"area": None}, {}),
-    ("area", "not a recognised code", {"area": "Gotham"}, {"area": " Windsor & Maidenhead "}),
+    ("area", "area is a configured local policing area", {"area": "Gotham"}, {"area": " Windsor & Maidenhead "}),
     ("pnc_id", "not in the expected format", {"pnc_id": "1234567"}, {"pnc_id": GOOD_PNC.lower()}),
     ("pnc_id", "PNC id check letter", {"pnc_id": BAD_LETTER_PNC},
      {"pnc_id": f"26/1{pnc_check_letter(26, 1)}"}),
@@ -62,7 +62,7 @@ STOP_CASES = [  # (field or None for a whole-row check, check as a person reads 
     ("drug_class", "not a recognised code", {"drug_class": "D"}, {"drug_class": "class b"}),
     ("quantity", "not a number", {"quantity": "2,5"}, {"quantity": "2.50"}),
     ("quantity", "must be more than 0", {"quantity": "0"}, {"quantity": "0.01"}),
-    ("quantity_unit", "not a recognised code", {"quantity_unit": "bags"}, {"quantity_unit": "G"}),
+    ("quantity_unit", "quantity unit is allowed", {"quantity_unit": "bags"}, {"quantity_unit": "G"}),
     ("offence", "offence is a configured code", {"offence": "Dealing"}, {"offence": "PWITS"}),
     (None, "date of birth before the stop", {"date_of_birth": "2026-03-02"}, {}),
     # stop at 00:30 on 1 July local time (23:30 UTC on 30 June): the local day decides the age

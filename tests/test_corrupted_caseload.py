@@ -121,3 +121,35 @@ def test_the_yot_is_told_its_file_could_not_be_read(night):
     assert len(to_yot) == 1
     body = to_yot[0].get_content()
     assert "could not be read" in body and "separated by semicolons" in body and night["other"] in body
+
+
+def test_the_data_quality_page_shows_each_failing_check_per_source(night):
+    page = (night["stack"].data_dir / "reports" / str(night["stack"].night) / "data-quality.html").read_text()
+    assert "Every row is accounted for" in page
+    assert f"caseload:{CORRUPTED}" in page and f"caseload:{SEMICOLONS}" in page
+    for check in ("status is a known caseload status", "duplicate (must be unique)", BAD_BYTES, BROKEN_LINE,
+                  "whole file set aside: columns are separated by semicolons, not commas",
+                  "sessions attended not more than sessions offered"):  # run, even where nothing failed
+        assert check in page
+    for row in night["rows"]:
+        assert row["Surname"] not in page
+
+
+def test_a_mismatch_fails_the_run_loudly_and_the_page_says_where(night):
+    from pipeline import steps
+    stack, res = night["stack"], night["res"]
+    run = NightlyRun.plan("corrupt-1", stack.night, stack.config.scheme.timezone, root=stack.data_dir)
+    key = ((db.run_counts.c.run_id == "corrupt-1") & (db.run_counts.c.step == "validate")
+           & (db.run_counts.c.source == f"caseload:{CORRUPTED}") & (db.run_counts.c.metric == "valid"))
+    with res.state.transaction() as conn:
+        valid = conn.execute(sa.select(db.run_counts.c.value).where(key)).scalar_one()
+        conn.execute(db.run_counts.update().where(key).values(value=valid - 1))  # one row lost
+    try:
+        with pytest.raises(steps.ReconciliationError, match=f"caseload:{CORRUPTED}: read"):
+            steps.finish_run(res, run)
+        page = (run.reports_dir / "data-quality.html").read_text()
+        assert "Counts do not reconcile" in page and f"caseload:{CORRUPTED}: read" in page
+    finally:
+        with res.state.transaction() as conn:
+            conn.execute(db.run_counts.update().where(key).values(value=valid))
+        steps.finish_run(res, run)

@@ -65,6 +65,21 @@ def test_retention_purges_only_what_is_past_its_days_and_logs_it(state, tmp_path
         assert conn.execute(sa.select(sa.func.count()).select_from(db.processing_log)).scalar() == 1
 
 
+def test_retention_purges_the_staging_area_on_object_storage_too(state, tmp_path, monkeypatch):
+    monkeypatch.delenv("DIVERSION_STAGING_URL", raising=False)
+    shared = tmp_path / "bucket" / "staging"  # an ObjectStoragePath through file://, as in production s3://
+    for night in ("2026-10-01", "2026-11-24"):
+        (shared / night / "scheduled__x").mkdir(parents=True)
+        (shared / night / "scheduled__x" / "stops_raw.parquet").write_bytes(b"x")
+    result = purge_expired(state, tmp_path / "data", Retention(staging_days=30, quarantine_days=90), TODAY,
+                           staging_url=f"file://{shared}")
+    assert result["staging_folders"] == ["staging/2026-10-01"]
+    assert [p.name for p in shared.iterdir()] == ["2026-11-24"]
+    with state.engine.connect() as conn:
+        (log,) = conn.execute(sa.select(db.processing_log.c.subject)).all()
+    assert "2026-10-01" in log.subject
+
+
 def test_night_status_for_a_succeeded_a_failed_and_a_missing_night(state):
     _run(state, "n1-first", date(2026, 11, 23), status="failed")
     _run(state, "n1-retry", date(2026, 11, 23))

@@ -159,3 +159,11 @@ def test_only_held_rows_can_be_decided_and_fields_must_exist(released, capsys):
     assert "no field shoe_size" in capsys.readouterr().err
     assert cli.main(["quarantine", "release", "--source", "records_system", "--key", "NOPE", *url]) == 1
     assert "not in the quarantine" in capsys.readouterr().err
+
+
+def test_data_quality_page_shows_the_trend_and_the_released_rows(released):
+    stack, *_ = released
+    page = (stack.data_dir / "reports" / str(stack.night + timedelta(days=1)) / "data-quality.html").read_text()
+    assert "Trend over the last 2 run(s)" in page
+    assert "released:caseload:" in page
+    assert "age at the stop is 10 or over" in page

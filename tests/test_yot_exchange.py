@@ -32,7 +32,7 @@ from connectors.yot_sftp import (
     open_sftp,
     upload,
 )
-from pipeline import steps
+from pipeline import queries, steps
 from pipeline.context import NightlyRun
 from pipeline.resources import Resources
 from schemas.config import SchemeConfig, load_config
@@ -375,7 +375,7 @@ def test_a_yot_whose_server_refuses_does_not_stop_the_others_and_is_reported_sta
     assert "ConnectionRefusedError" in ex.events(run)[("slough", "unavailable")]
     assert "gave up after 3 attempts" in ex.events(run)[("slough", "unavailable")]
     steps.validate_caseloads(ex.res, run)
-    assert steps._stale_yots(ex.res, run) == {"slough": earlier}
+    assert queries.stale_yots(ex.res.state, ex.res.config, run.night) == {"slough": earlier}
     summary = steps.summarise_run(ex.res.state, run.run_id)
     assert any(w.startswith("slough: ") and "unavailable" in w for w in summary["YOT file warnings"])
 

@@ -5,11 +5,9 @@ the file, line and field named, so a supervisor's action is never silently dropp
 """
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date
-
 import pandas as pd
+
+from transforms.decision_files import read_decision_rows
 
 COLUMNS = ("referral_ref", "reason", "acknowledged_by", "acknowledged_on", "note")
 REASONS = ("declined", "did_not_engage", "no_yot_record", "no_first_contact", "no_session")
@@ -20,30 +18,11 @@ class AcknowledgementError(ValueError):
 
 
 def read_acknowledgements(data: bytes, file_name: str) -> pd.DataFrame:
-    text = data.decode("utf-8-sig")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in COLUMNS[:4] if c not in header]
-    if missing:
-        raise AcknowledgementError(f"{file_name}: missing column(s): {', '.join(missing)}")
-    rows = []
-    for record in reader:
-        line = reader.line_num
-        rec = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
-        if not any(rec.values()):
-            continue
-        for field in ("referral_ref", "acknowledged_by"):
-            if not rec.get(field):
-                raise AcknowledgementError(f"{file_name}, line {line}, {field}: required value is blank")
-        if rec["reason"] not in REASONS:
-            raise AcknowledgementError(f"{file_name}, line {line}, reason: {rec['reason']!r} is not one "
-                                       f"of {', '.join(REASONS)}")
-        try:
-            on = date.fromisoformat(rec["acknowledged_on"])
-        except ValueError:
-            raise AcknowledgementError(f"{file_name}, line {line}, acknowledged_on: not a date "
-                                       "(YYYY-MM-DD)") from None
-        rows.append({"referral_ref": rec["referral_ref"].upper(), "reason": rec["reason"],
-                     "acknowledged_by": rec["acknowledged_by"], "acknowledged_on": on,
-                     "note": rec.get("note") or None, "source": f"{file_name}:{line}"})
-    return pd.DataFrame(rows, columns=[*COLUMNS, "source"])
+    rows = read_decision_rows(data, file_name, required_columns=COLUMNS[:4],
+                              required_values=("referral_ref", "acknowledged_by"),
+                              choices={"reason": REASONS}, dates=("acknowledged_on",),
+                              error=AcknowledgementError)
+    return pd.DataFrame([{"referral_ref": str(rec["referral_ref"]).upper(), "reason": rec["reason"],
+                          "acknowledged_by": rec["acknowledged_by"], "acknowledged_on": rec["acknowledged_on"],
+                          "note": rec.get("note") or None, "source": f"{file_name}:{line}"}
+                         for line, rec in rows], columns=[*COLUMNS, "source"])

@@ -52,10 +52,12 @@ class ExceptionReport:
     row_count: int
     change_count: int = 0
     chart_png: bytes | None = None
+    kind: str = "exceptions"  # names the files, the attachment and the Message-ID: exceptions, match_review
+    text: str | None = None   # the plain-text part (None: the exception report's wording)
 
     @property
     def chart_file_name(self) -> str:
-        return f"exceptions_{self.group_id}_funnel.png"
+        return f"{self.kind}_{self.group_id}_funnel.png"
 
 
 def _text(value: object) -> str:
@@ -121,3 +123,56 @@ def build_exception_report(escalations: pd.DataFrame, *, group_id: str, group_na
     return ExceptionReport(group_id=group_id, group_name=group_name, night=night, subject=subject,
                            html=html, html_file=html_file, csv_bytes=buffer.getvalue().encode("utf-8"),
                            row_count=len(records), change_count=len(change_rows), chart_png=chart_png)
+
+
+REVIEW_GROUP = "analysts"
+REVIEW_INPUT_COLUMNS = ["referral_ref", "yot_id", "yot", "case_id", "score", "method", "reasons",
+                        "police_forename", "police_surname", "police_date_of_birth",
+                        "yot_forename", "yot_surname", "yot_date_of_birth"]
+METHOD_LABELS = {"probabilistic": "Personal details compared", "referral_ref": "Same referral reference",
+                 "pnc_id": "Same PNC id"}
+
+
+def build_match_review_report(pairs: pd.DataFrame, *, night: date, subject_template: str,
+                              rejected_files: list[str] = ()) -> ExceptionReport:
+    """The analysts' report: each ``possible`` pair with both records' names and dates of birth,
+    the score and the reasons, and how to send a decision back. The attached CSV is the decision
+    file with tonight's pairs and the decision left blank (ids only: no names)."""
+    from transforms.review import COLUMNS as DECISION_COLUMNS, HEADER, example_line
+    missing = [c for c in REVIEW_INPUT_COLUMNS if c not in pairs.columns]
+    if missing and not pairs.empty:
+        raise ValueError(f"possible matches lack columns {missing}")
+    pairs = pairs.reindex(columns=sorted(set(pairs.columns) | set(REVIEW_INPUT_COLUMNS)))
+    ordered = pairs.sort_values(["yot_id", "referral_ref", "score"], ascending=[True, True, False],
+                                kind="stable").to_dict("records")
+    records = [{
+        "referral_ref": _text(r["referral_ref"]), "yot_id": _text(r["yot_id"]), "yot": _text(r["yot"]),
+        "case_id": _text(r["case_id"]), "score": f"{float(r['score']):.1f}",
+        "method_label": METHOD_LABELS.get(r["method"], _text(r["method"])), "reasons": _text(r["reasons"]),
+        "police_name": f"{_text(r['police_forename'])} {_text(r['police_surname'])}".strip(),
+        "police_date_of_birth": _text(r["police_date_of_birth"]),
+        "yot_name": f"{_text(r['yot_forename'])} {_text(r['yot_surname'])}".strip(),
+        "yot_date_of_birth": _text(r["yot_date_of_birth"]),
+    } for r in ordered]
+    first = records[0] if records else {"referral_ref": "REFERRAL-REF", "yot_id": "yot_id", "case_id": "CASE-ID"}
+    example = example_line(first["referral_ref"], first["yot_id"], first["case_id"],
+                           decided_on=night.isoformat())
+    subject = subject_template.format(night=night.isoformat())
+    html = _TEMPLATES.get_template("match_review.html.j2").render(
+        subject=subject, night=night, rows=records, rejected_files=list(rejected_files),
+        header_line=HEADER, example_line=example)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(DECISION_COLUMNS), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({"referral_ref": r["referral_ref"], "yot_id": r["yot_id"], "case_id": r["case_id"]}
+                     for r in records)
+    text = (f"{len(records)} possible match(es) between police referrals and YOT cases wait for review "
+            f"(night of {night.isoformat()}).\nThe HTML version of this message lists them with the reasons; "
+            "send decisions back as a CSV file in the match_reviews folder:\n"
+            f"{HEADER}\n{example}\n")
+    if rejected_files:
+        text += f"{len(rejected_files)} review file(s) were set aside tonight; the HTML version says why.\n"
+    return ExceptionReport(group_id=REVIEW_GROUP, group_name="Analysts", night=night, subject=subject,
+                           html=html, html_file=html, csv_bytes=buffer.getvalue().encode("utf-8"),
+                           row_count=len(records), kind="match_review", text=text)

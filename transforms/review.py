@@ -5,18 +5,26 @@ its two records are taken out of any other pair, one-to-one), a rejected pair is
 again. Strict reading, like the acknowledgements: a bad file is rejected whole with file, line
 and field named, so a reviewer's decision is never silently dropped.
 
-Not yet wired into the nightly run (needs a state table and a call in ``match_referrals``).
+The nightly run imports decision files from ``<data_dir>/match_reviews/*.csv`` into the
+``match_reviews`` table (pipeline.steps.match_referrals) and applies every standing decision to
+each night's pairs; the analysts' report (pipeline.reporting) lists the ``possible`` pairs with
+the header line and an example line of the file to send back.
 """
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date
-
 import pandas as pd
 
-COLUMNS = ("left_id", "right_id", "decision", "reviewed_by", "reviewed_on")
+from transforms.decision_files import read_decision_rows
+
+COLUMNS = ("referral_ref", "yot_id", "case_id", "decision", "decided_by", "decided_on", "note")
 DECISIONS = ("confirm", "reject")
+HEADER = ",".join(COLUMNS)
+
+
+def example_line(referral_ref: str, yot_id: str, case_id: str, decided_by: str = "your name",
+                 decided_on: str = "YYYY-MM-DD") -> str:
+    """The line an analyst fills in for one pair (decision: confirm or reject)."""
+    return ",".join([referral_ref, yot_id, case_id, "confirm", decided_by, decided_on, ""])
 
 
 class ReviewError(ValueError):
@@ -24,57 +32,53 @@ class ReviewError(ValueError):
 
 
 def read_match_reviews(data: bytes, file_name: str) -> pd.DataFrame:
-    """Rows of (left_id, right_id, decision, reviewed_by, reviewed_on, source)."""
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise ReviewError(f"{file_name}: missing column(s): {', '.join(missing)}")
-    rows = []
-    for record in reader:
-        line = reader.line_num
-        rec = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
-        if not any(rec.values()):
-            continue
-        for field in ("left_id", "right_id", "reviewed_by"):
-            if not rec.get(field):
-                raise ReviewError(f"{file_name}, line {line}, {field}: required value is blank")
-        decision = rec["decision"].lower()
-        if decision not in DECISIONS:
-            raise ReviewError(f"{file_name}, line {line}, decision: {rec['decision']!r} is not one of "
-                              f"{', '.join(DECISIONS)}")
-        try:
-            on = date.fromisoformat(rec["reviewed_on"])
-        except ValueError:
-            raise ReviewError(f"{file_name}, line {line}, reviewed_on: not a date (YYYY-MM-DD)") from None
-        rows.append({"left_id": rec["left_id"], "right_id": rec["right_id"], "decision": decision,
-                     "reviewed_by": rec["reviewed_by"], "reviewed_on": on, "source": f"{file_name}:{line}"})
-    return pd.DataFrame(rows, columns=[*COLUMNS, "source"])
+    """Rows of (referral_ref, yot_id, case_id, decision, decided_by, decided_on, note, source)."""
+    rows = read_decision_rows(data, file_name, required_columns=COLUMNS[:6],
+                              required_values=("referral_ref", "yot_id", "case_id", "decided_by"),
+                              choices={"decision": DECISIONS}, dates=("decided_on",), error=ReviewError,
+                              casefold=("decision",))
+    return pd.DataFrame([{"referral_ref": str(rec["referral_ref"]).upper(), "yot_id": rec["yot_id"],
+                          "case_id": rec["case_id"], "decision": rec["decision"],
+                          "decided_by": rec["decided_by"], "decided_on": rec["decided_on"],
+                          "note": rec.get("note") or None, "source": f"{file_name}:{line}"}
+                         for line, rec in rows], columns=[*COLUMNS, "source"])
+
+
+def latest_decisions(reviews: pd.DataFrame) -> pd.DataFrame:
+    """The newest decision per pair (a later row wins a tie)."""
+    return (reviews.sort_values("decided_on", kind="stable")
+            .drop_duplicates(["referral_ref", "yot_id", "case_id"], keep="last").reset_index(drop=True))
 
 
 def apply_reviews(pairs: pd.DataFrame, reviews: pd.DataFrame, left_ids: set[str],
                   right_ids: set[str]) -> pd.DataFrame:
-    """``match_people`` output with the standing decisions applied.
+    """``match_people`` output for one YOT with the standing decisions on that YOT's pairs applied.
 
-    The newest decision per pair wins. Rejected pairs are dropped. A confirmed pair whose two
-    records are both present tonight is ``matched`` with method ``review``, and every other pair
-    holding either record is dropped.
+    ``reviews`` has referral_ref (the pairs' left_id), case_id (right_id), decision and decided_on.
+    The newest decision per pair wins (and, of two confirmations holding one record, the newer).
+    Rejected pairs are dropped. A confirmed pair whose two
+    records are both present tonight is ``matched`` with method ``review`` (its score tonight, 0
+    when the engine did not propose it), and every other pair holding either record is dropped.
     """
     if reviews.empty:
         return pairs
-    latest = (reviews.sort_values("reviewed_on", kind="stable")
-              .drop_duplicates(["left_id", "right_id"], keep="last"))
+    latest = (reviews.sort_values("decided_on", kind="stable")
+              .drop_duplicates(["referral_ref", "case_id"], keep="last"))
     key = list(zip(pairs["left_id"], pairs["right_id"]))
-    rejected = set(zip(*(latest.loc[latest["decision"] == "reject", c] for c in ("left_id", "right_id"))))
-    confirmed = [(a, b) for a, b in zip(*(latest.loc[latest["decision"] == "confirm", c]
-                                          for c in ("left_id", "right_id")))
-                 if a in left_ids and b in right_ids]
-    taken_left, taken_right = {a for a, _ in confirmed}, {b for _, b in confirmed}
+    rejected = set(zip(*(latest.loc[latest["decision"] == "reject", c] for c in ("referral_ref", "case_id"))))
+    confirmed, taken_left, taken_right = [], set(), set()
+    newest_first = latest[latest["decision"] == "confirm"].iloc[::-1]
+    for a, b in zip(newest_first["referral_ref"], newest_first["case_id"]):
+        # one-to-one even among decisions: the newest confirmation of a record stands
+        if a in left_ids and b in right_ids and a not in taken_left and b not in taken_right:
+            confirmed.append((a, b))
+            taken_left.add(a)
+            taken_right.add(b)
     keep = [k not in rejected and k[0] not in taken_left and k[1] not in taken_right for k in key]
     kept = pairs[keep]
     scores = dict(zip(key, pairs["score"]))
     added = pd.DataFrame({"left_id": [a for a, _ in confirmed], "right_id": [b for _, b in confirmed],
-                          "score": [float(scores.get(k, float("nan"))) for k in confirmed],
+                          "score": [float(scores.get(k, 0.0)) for k in confirmed],
                           "status": "matched", "method": "review", "reasons": "confirmed by review"})
     out = pd.concat([kept, added], ignore_index=True) if len(added) else kept.reset_index(drop=True)
     return out.sort_values(["left_id", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)

@@ -1,6 +1,7 @@
 """Type the extracted stop records: raw strings in, the stop record contract's types out."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from schemas.config import OPTIONAL_STOP_FIELDS, SchemeConfig
@@ -27,8 +28,9 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
         typed[field] = clean_text(raw[field]) if field in raw.columns else pd.Series(
             None, index=raw.index, dtype="str")
     failures = []
+    cleaned = {"stop_ref": typed["stop_ref"]}
     for field in ("stop_time", "last_modified"):
-        source = clean_text(raw[field])
+        source = cleaned[field] = clean_text(raw[field])
         typed[field] = pd.to_datetime(source, utc=True, errors="coerce", format="ISO8601").astype(
             "datetime64[us, UTC]")
         failures.append(parse_failures(source, typed[field], field, "not a date-time"))
@@ -36,16 +38,23 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
     typed["date_of_birth"] = pd.to_datetime(dob, errors="coerce", format="ISO8601").astype("datetime64[us]")
     failures.append(parse_failures(dob, typed["date_of_birth"], "date_of_birth", "not a date"))
     quantity = clean_text(raw["quantity"])
-    typed["quantity"] = pd.to_numeric(quantity, errors="coerce").astype("float64")
+    typed["quantity"] = _numbers(quantity)
     failures.append(parse_failures(quantity, typed["quantity"], "quantity", "not a number"))
     offence = clean_text(raw["offence"])
     typed["offence"] = map_codes(offence, config.records_system.offences)
     failures.append(parse_failures(offence, typed["offence"], "offence", "offence is a configured code"))
     for field in ("stop_ref", "stop_time", "last_modified"):
-        missing = typed[field].isna() & clean_text(raw[field]).isna()
+        missing = typed[field].isna() & cleaned[field].isna()
         failures.append(pd.DataFrame({"row": raw.index[missing], "field": field,
                                       "check": "required value is blank", "value": None}))
     return typed, pd.concat([f for f in failures if not f.empty] or [failures[0]], ignore_index=True)
+
+
+def _numbers(text: pd.Series) -> pd.Series:
+    """`pd.to_numeric(text, errors="coerce")` as floats, reading each distinct value once."""
+    codes, distinct = pd.factorize(text)
+    read = pd.to_numeric(pd.Series(distinct, dtype=text.dtype), errors="coerce").astype("float64")
+    return pd.Series(np.append(read.to_numpy(), np.nan)[codes], index=text.index)  # -1: blank
 
 
 def validate_stops(raw: pd.DataFrame, config: SchemeConfig) -> SplitBatch:

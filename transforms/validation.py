@@ -50,10 +50,14 @@ def contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Dat
         problems = "; ".join(sorted({f"{c.column}: {c.check}" for c in whole.itertuples()}))
         raise BatchRejected(f"{schema.name or 'batch'} breaks its contract as a whole: {problems}")
     frame_level = cases["schema_context"] == "DataFrameSchema"
+    # pandera reports a failed whole-row check once per (non-blank) column of the row: one will do
+    once = ~(frame_level & cases.duplicated(["schema_context", "index", "check"])).to_numpy()
+    cases, frame_level = cases[once], frame_level[once]
+    checks = cases["check"].astype(str)
     out = pd.DataFrame({
         "row": cases["index"].astype("int64").to_numpy(),
         "field": cases["column"].where(~frame_level, None).to_numpy(),
-        "check": cases["check"].astype(str).map(readable_check).to_numpy(),
+        "check": checks.map({c: readable_check(c) for c in checks.unique()}).to_numpy(),
         "value": cases["failure_case"].astype(str).where(~frame_level, None).to_numpy(),
     }, columns=FAILURE_COLUMNS)
     return out.drop_duplicates(["row", "field", "check"]).reset_index(drop=True)
@@ -78,19 +82,37 @@ def readable_check(check: str) -> str:
     return check
 
 
+def contract_checks(schema: pa.DataFrameSchema) -> list[tuple[str, str]]:
+    """Every check a contract runs, as (field, readable check); field "" for whole-row checks."""
+    out = []
+    for name, column in schema.columns.items():
+        if not column.nullable:
+            out.append((name, "required value is blank"))
+        if column.unique:
+            out.append((name, "duplicate (must be unique)"))
+        out += [(name, readable_check(str(c.error or c.name))) for c in column.checks]
+    out += [("", readable_check(str(c.error or c.name))) for c in schema.checks]
+    return out
+
+
 def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) -> SplitBatch:
     """Valid typed rows go on; failing rows are kept in their original form with their reasons."""
     failures = failures.drop_duplicates(["row", "field", "check"]).sort_values(["row", "check"])
     bad_rows = pd.Index(failures["row"].unique())
-    reasons = {
-        row: [{k: (None if pd.isna(v) else v) for k, v in rec.items() if k != "row"}
-              for rec in grp.to_dict("records")]
-        for row, grp in failures.groupby("row", sort=True)
-    }
+    # Only the failures (the bad rows) are touched one by one; the valid rows never are.
+    fields = [c for c in failures.columns if c != "row"]
+    reasons: dict = {}
+    for row, *values in zip(failures["row"].tolist(), *(_python_values(failures[c]) for c in fields)):
+        reasons.setdefault(row, []).append(dict(zip(fields, values)))
     quarantined = raw.loc[raw.index.isin(bad_rows)].copy()
     quarantined["reasons"] = [reasons[i] for i in quarantined.index]
-    valid = typed.loc[~typed.index.isin(bad_rows)].copy()
+    valid = typed.loc[~typed.index.isin(bad_rows)]  # a new frame already (copy-on-write)
     return SplitBatch(valid=valid, quarantined=quarantined, failures=failures.reset_index(drop=True))
+
+
+def _python_values(values: pd.Series) -> list:
+    """The values as Python objects, missing ones (NaN, NA, NaT) as None."""
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
 def describe_reasons(reasons: list[dict]) -> str:
