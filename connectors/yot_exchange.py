@@ -3,7 +3,8 @@
 Built on `yot_sftp` (sessions, safe download and upload). This module decides which remote file is
 the night's export (by the configured name pattern and date, and only once it has stopped changing
 and its companion `.done`/`.sha256` file has arrived when the YOT sends one), and retries transient
-failures with backoff, each attempt in a fresh session, resuming a download where it stopped.
+failures with backoff, each attempt in a fresh session, resuming a download or an upload where it
+stopped.
 """
 from __future__ import annotations
 
@@ -204,10 +205,15 @@ def deliver_file(open_session: SessionOpener, *, yot_id: str, inbox_dir: str, na
                  attempts: int, backoff_seconds: float,
                  sleep: Callable[[float], None] = time.sleep) -> RemoteFile:
     """Upload a file to the YOT's inbox atomically (temporary name, then rename), with retries;
-    a repeat puts the same bytes under the same name, so the YOT never sees two versions."""
+    a repeat puts the same bytes under the same name, so the YOT never sees two versions.
+
+    An attempt cut off part-way resumes the next one from the bytes the server already holds, once
+    they are checked to be ours (`yot_sftp.upload`). If the last attempt is cut off too, its
+    `<name>.part` stays in the inbox (the YOT skips temporary names) and the next run's delivery
+    of the same planned file resumes it, or discards it if its bytes are not that file's."""
     def attempt(_number: int) -> RemoteFile:
         with open_session() as sftp:
-            return upload(sftp, inbox_dir, name, source, yot_id)
+            return upload(sftp, inbox_dir, name, source, yot_id, resume=True)
 
     return with_retries(attempt, attempts=attempts, backoff_seconds=backoff_seconds,
                         label=f"YOT {yot_id}: upload {name}", sleep=sleep)

@@ -3,6 +3,8 @@ against the real sshd (tests/fixtures/sshd.py) and a real SQLite state database.
 import dataclasses
 import hashlib
 import logging
+import os
+import pwd
 import socket
 import threading
 import time
@@ -162,6 +164,44 @@ def test_happy_path_for_several_yots_each_in_its_own_folder(exchange):
             db.file_events.c.event == "refused_name")).scalars()
     assert refused == "'caseload_oxfordshire_20261124.csv'"
     assert steps.validate_caseloads(ex.res, run)["caseload:reading"] == {"read": 2, "valid": 2, "quarantined": 0}
+
+
+def test_happy_path_for_several_yots_each_with_its_own_account(yot_sshd, tmp_path):
+    """The night against one server where each YOT is its own Unix account, chrooted to its own
+    folder (tests/fixtures/sshd.py): every YOT's configuration says "/outbox", "/inbox" and
+    "/archive", and the account alone decides whose folder that is."""
+    yot_sshd.empty_folders()
+    raw = _config("unused", {"reading": {}, "oxfordshire": {}, "slough": {}}).model_dump(by_alias=True)
+    for yot in raw["yots"].values():
+        yot.update(export_dir="/outbox", inbox_dir="/inbox", archive_dir="/archive")
+    config = SchemeConfig.model_validate(raw)
+    res = Resources(config=config, state=StateStore(f"sqlite:///{tmp_path / 'state.db'}"), records=None,
+                    open_sftp=lambda yot_id: open_sftp(yot_sshd.endpoint(yot_id)), mailer=None,
+                    data_dir=tmp_path / "data")
+    res.state.create_all()
+    ex = Exchange(res, yot_sshd.chroot_root, {}, None)
+    sent = {}
+    for yot_id in ("reading", "oxfordshire"):
+        name = config.caseload.file_name(yot_id, NIGHT)
+        sent[yot_id] = _write(yot_sshd.folder(yot_id), name, _caseload_bytes(config, f"{yot_id}-1")).read_bytes()
+    _add_referrals(res, "reading", NIGHT, "R1")
+    _add_referrals(res, "slough", NIGHT, "S1", "S2")
+    run = ex.run()
+    assert steps.fetch_caseloads(res, run) == {"reading": "fetched", "oxfordshire": "fetched", "slough": "missing"}
+    for yot_id, data in sent.items():
+        assert run.staged(f"caseloads/{yot_id}/{config.caseload.file_name(yot_id, NIGHT)}").read_bytes() == data
+    steps.validate_caseloads(res, run)
+    assert steps.upload_referrals(res, run) == {"reading": "uploaded", "oxfordshire": "uploaded",
+                                                "slough": "uploaded"}
+    for yot_id in ("reading", "oxfordshire", "slough"):
+        uid = pwd.getpwnam(yot_sshd.account(yot_id)).pw_uid
+        assert os.listdir(yot_sshd.folder(yot_id)) == []
+        assert os.listdir(yot_sshd.folder(yot_id, "archive")) == (
+            [config.caseload.file_name(yot_id, NIGHT)] if yot_id in sent else [])
+        (inbox,) = yot_sshd.folder(yot_id, "inbox").iterdir()
+        assert inbox.name == config.caseload.referral_file_name(yot_id, NIGHT) and inbox.stat().st_uid == uid
+        refs = list(pd.read_csv(inbox, dtype=str, encoding="utf-8-sig")["Police Referral Ref"])
+        assert refs == {"reading": ["R1"], "oxfordshire": [], "slough": ["S1", "S2"]}[yot_id]
 
 
 def test_files_still_being_written_are_not_taken(exchange, sshd, sftp_endpoint):
@@ -474,7 +514,7 @@ def _watch(folder: Path, name: str):
         watcher.join()
 
 
-def test_referral_upload_is_atomic_even_when_the_connection_drops(sshd, sftp_endpoint, tmp_path):
+def test_referral_upload_is_atomic_even_when_the_connection_drops(sshd, sftp_endpoint, tmp_path, caplog):
     inbox = sshd.sftp_root / f"inbox-{uuid.uuid4().hex[:8]}"
     inbox.mkdir()
     source = tmp_path / "referrals_reading_20261124.csv"
@@ -486,13 +526,64 @@ def test_referral_upload_is_atomic_even_when_the_connection_drops(sshd, sftp_end
     assert seen and set(seen) == {size}, "the final name showed a partial file"
     (inbox / source.name).unlink()
     with FaultProxy(sshd.port, fault="reset", after=8 * 1024 * 1024, direction="up") as proxy, \
-            _watch(inbox, source.name) as seen:
+            _watch(inbox, source.name) as seen, caplog.at_level(logging.INFO, logger="connectors"):
         endpoint = dataclasses.replace(sftp_endpoint, port=proxy.port)
         sent = deliver_file(lambda: open_sftp(endpoint), yot_id="reading", inbox_dir=str(inbox),
                             name=source.name, source=source, attempts=3, backoff_seconds=0.05)
     assert proxy.faults == 1 and sent.size == size
     assert set(seen) == {size}
+    # The retry resumed where the server's copy stopped: it sent well under the file's size.
+    (resumed,) = [r.getMessage() for r in caplog.records if "resumed at" in r.getMessage()]
+    offset = int(resumed.split("resumed at ")[1].split(")")[0])
+    assert 4 * 1024 * 1024 < offset < 8 * 1024 * 1024, resumed
+    assert proxy.connections == 2 and proxy.sent_up[1] < size - offset + 1024 * 1024, proxy.sent_up
     assert sorted(p.name for p in inbox.iterdir()) == [source.name]  # no temporary left behind
+    assert (inbox / source.name).read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("fault", ["reset", "stall"])
+def test_an_upload_cut_off_on_its_last_attempt_is_resumed_by_the_next_run(sshd, sftp_endpoint, tmp_path, caplog,
+                                                                          fault):
+    inbox = sshd.sftp_root / f"inbox-{uuid.uuid4().hex[:8]}"
+    inbox.mkdir()
+    source = tmp_path / "referrals_reading_20261124.csv"
+    source.write_bytes(b"Police Referral Ref\r\n" + b"R0000002\r\n" * (1024 * 1024))  # 10 MB
+    size = source.stat().st_size
+    with FaultProxy(sshd.port, fault=fault, after=4 * 1024 * 1024, direction="up", faulty=99) as proxy, \
+            _watch(inbox, source.name) as seen:
+        endpoint = dataclasses.replace(sftp_endpoint, port=proxy.port, channel_timeout=1.5)
+        with pytest.raises(TransferIncomplete, match=r"upload to .* failed: .*\(gave up after 2 attempts\)"):
+            deliver_file(lambda: open_sftp(endpoint), yot_id="reading", inbox_dir=str(inbox),
+                         name=source.name, source=source, attempts=2, backoff_seconds=0.05)
+    assert proxy.faults == 2 and seen == []  # never under its final name
+    (left,) = inbox.iterdir()
+    kept = left.stat().st_size
+    assert left.name == source.name + ".part" and 4 * 1024 * 1024 < kept < size  # the second resumed too
+    with caplog.at_level(logging.INFO, logger="connectors"):
+        deliver_file(lambda: open_sftp(sftp_endpoint), yot_id="reading", inbox_dir=str(inbox),
+                     name=source.name, source=source, attempts=1, backoff_seconds=0)
+    assert f"resumed at {kept})" in caplog.text
+    assert sorted(p.name for p in inbox.iterdir()) == [source.name]
+    assert (inbox / source.name).read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("leftover", ["other bytes", "longer"])
+def test_a_leftover_temporary_that_is_not_ours_is_not_resumed(sshd, sftp_endpoint, tmp_path, caplog, leftover):
+    """A `.part` from another file (say, referrals rebuilt since) must not become the prefix of ours."""
+    inbox = sshd.sftp_root / f"inbox-{uuid.uuid4().hex[:8]}"
+    inbox.mkdir()
+    source = tmp_path / "referrals_reading_20261124.csv"
+    source.write_bytes(b"Police Referral Ref\r\n" + b"R0000003\r\n" * 50_000)
+    stale = source.read_bytes()[:200_000].replace(b"R0000003", b"R0000009", 1) if leftover == "other bytes" \
+        else source.read_bytes() + b"R0000004\r\n"
+    (inbox / (source.name + ".part")).write_bytes(stale)
+    with caplog.at_level(logging.INFO, logger="connectors"):
+        sent = deliver_file(lambda: open_sftp(sftp_endpoint), yot_id="reading", inbox_dir=str(inbox),
+                            name=source.name, source=source, attempts=1, backoff_seconds=0)
+    assert "resumed at" not in caplog.text
+    assert ("not ours; uploading from the start" in caplog.text) == (leftover == "other bytes")
+    assert sent.size == source.stat().st_size
+    assert sorted(p.name for p in inbox.iterdir()) == [source.name]
     assert (inbox / source.name).read_bytes() == source.read_bytes()
 
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import pwd
 import socket
 import subprocess
 import threading
@@ -102,6 +103,17 @@ def test_lists_complete_files_and_fetches_with_checksum(sshd, sftp_endpoint, dro
     for name in hostile:  # logged by repr: no raw control characters reach the log
         assert repr(name) in caplog.text
     assert not [r for r in caplog.records if "\x1b" in r.getMessage() or "\n" in r.getMessage()]
+
+
+def test_aes_gcm_is_preferred_and_every_other_cipher_still_offered(sftp_endpoint):
+    with open_sftp(sftp_endpoint) as sftp:  # OpenSSH has it: chosen, which costs less CPU per byte
+        transport = sftp.get_channel().get_transport()
+        assert (transport.local_cipher, transport.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+    left, right = socket.socketpair()
+    with left, right:
+        offered = yot_sftp._transport(left).get_security_options().ciphers
+    assert offered[:2] == ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+    assert sorted(offered) == sorted(paramiko.Transport._preferred_ciphers)  # a server without GCM connects
 
 
 def test_absolute_export_dir_works_too(sshd, sftp_endpoint, drop_dir, tmp_path):
@@ -424,3 +436,67 @@ def test_known_hosts_endpoint_is_pinned_in_the_airflow_connection(sshd, sftp_end
     assert json.loads(airflow_connection_json(endpoint))["extra"]["host_key"] == sshd.host_public_key
     with pytest.raises(ValueError, match="is not in"):
         airflow_connection_json(_with(endpoint, port=sshd.port + 1))
+
+
+# --- several YOTs, each its own Unix account and chrooted folder (tests/fixtures/sshd.py) ---------
+
+def test_each_yot_account_sees_only_its_own_folder(yot_sshd, tmp_path):
+    """Reading's account cannot list, read or write Oxfordshire's folder by any path: its session is
+    chrooted to its own folder, and Oxfordshire's folders are Oxfordshire's account's, mode 0700."""
+    yot_sshd.empty_folders()
+    reading, oxon = yot_sshd.folder("reading"), yot_sshd.folder("oxfordshire")
+    (reading / "caseload_reading_20261124.csv").write_bytes(b"reading's\r\n")
+    (oxon / "caseload_oxfordshire_20261124.csv").write_bytes(b"oxfordshire's children\r\n")
+    other = "caseload_oxfordshire_20261124.csv"
+    ways_in = ["../oxfordshire/outbox", "/../oxfordshire/outbox", "/../../oxfordshire/outbox",
+               str(oxon), str(oxon.relative_to("/")), f"/proc/self/root{oxon}"]
+    with open_sftp(yot_sshd.endpoint("reading")) as sftp:
+        assert sorted(sftp.listdir("/")) == ["archive", "inbox", "outbox"]
+        assert sorted(sftp.listdir("..")) == ["archive", "inbox", "outbox"]  # / is the top
+        drop = CaseloadDrop(sftp, "/outbox", "reading")
+        assert [f.name for f in drop.list_exports()] == ["caseload_reading_20261124.csv"]
+        assert drop.fetch(drop.find("caseload_reading_20261124.csv"),
+                          tmp_path / "r.csv").local_path.read_bytes() == b"reading's\r\n"
+        for path in ways_in:
+            with pytest.raises(FileNotFoundError):
+                sftp.listdir(path)
+            with pytest.raises(FileNotFoundError):
+                sftp.open(f"{path}/{other}", "rb")
+            with pytest.raises(SftpUnavailable, match="cannot list"):
+                CaseloadDrop(sftp, path, "reading").list_exports()
+            with pytest.raises(OSError):
+                sftp.open(f"{path}/dropped-in.csv", "wb")
+    assert sorted(os.listdir(oxon)) == [other]
+    # Without the chroot, Unix permissions alone would still stop Reading's account.
+    uid = pwd.getpwnam(yot_sshd.account("reading")).pw_uid
+    for target in (oxon, yot_sshd.folder("oxfordshire", "inbox")):
+        probe = subprocess.run(["ls", str(target)], user=uid, group=pwd.getpwnam(
+            yot_sshd.account("reading")).pw_gid, extra_groups=[], capture_output=True, text=True)
+        assert probe.returncode != 0 and "Permission denied" in probe.stderr, probe
+    # Its key does not open another YOT's account either.
+    borrowed = yot_sshd.endpoint("oxfordshire", private_key_path=str(yot_sshd.key_path("reading")))
+    with pytest.raises(SftpUnavailable, match="authentication refused"):
+        with open_sftp(borrowed):
+            pass
+
+
+def test_several_yots_each_with_its_own_account_fetch_and_upload(yot_sshd, tmp_path):
+    """The same folder names for every YOT ("/outbox", "/inbox"), each its own account: each gets
+    its own file, and what we upload lands in its own inbox, owned by its own account."""
+    yot_sshd.empty_folders()
+    sent = {}
+    for yot_id in ("reading", "oxfordshire", "slough"):
+        sent[yot_id] = f"YOT Case ID\r\n{yot_id}-1\r\n".encode()
+        (yot_sshd.folder(yot_id) / "caseload.csv").write_bytes(sent[yot_id])
+        source = tmp_path / f"referrals_{yot_id}.csv"
+        source.write_bytes(f"Police Referral Ref\r\n{yot_id}-R1\r\n".encode())
+        with open_sftp(yot_sshd.endpoint(yot_id)) as sftp:
+            drop = CaseloadDrop(sftp, "/outbox", yot_id)
+            fetched = drop.fetch(drop.find("caseload.csv"), tmp_path / yot_id / "caseload.csv")
+            yot_sftp.upload(sftp, "/inbox", source.name, source, yot_id)
+        assert fetched.local_path.read_bytes() == sent[yot_id]
+        landed = yot_sshd.folder(yot_id, "inbox") / source.name
+        assert landed.read_bytes() == source.read_bytes()
+        assert landed.stat().st_uid == pwd.getpwnam(yot_sshd.account(yot_id)).pw_uid
+    for yot_id in sent:
+        assert os.listdir(yot_sshd.folder(yot_id, "inbox")) == [f"referrals_{yot_id}.csv"]
