@@ -18,7 +18,7 @@ import csv
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
@@ -98,13 +98,18 @@ class DateWeights:
 class PostcodeWeights:
     """log2(m/u) weights for postcode; missing (or unparseable, e.g. "NFA") scores 0.
 
-    Disagreement is only mildly negative because children in care move often.
+    ``full`` and ``sector`` stay low because twins and siblings share a home.
+    ``different`` -4.0 and ``district`` 0.0 are the log2(m/u) estimated on a
+    labelled generator population (seed 5, 20k x 20k; moves 5%): a namesake in
+    the same district but another street is no evidence of a match. Children in
+    care move more often than that; a moved child with everything else exact
+    still scores 19.5 and matches.
     """
 
     full: float = 5.0
     sector: float = 3.0
-    district: float = 2.0
-    different: float = -1.0
+    district: float = 0.0
+    different: float = -4.0
 
 
 @dataclass(frozen=True)
@@ -156,14 +161,25 @@ class MatchSettings:
       also counts as close unless it changes the first letter of a name of
       under 5 letters (Ava/Eva are more likely two children than a typo).
     - ``blocking_rules``: names from the blocking registry; a pair is scored
-      if any rule gives both records the same key.
+      if any rule gives both records the same key. "Names" below is the
+      unordered pair (soundex of a forename form, soundex of a surname part),
+      so swapped, nicknamed (via the table), typo'd and double-barrelled
+      names still share one; "initial" is any initial of the forename forms
+      or surname parts. ``date_of_birth``: date + initial;
+      ``date_of_birth_transposed``: day/month-swapped date + initial;
+      ``names_birth_year``: names + birth year (a slipped day or month);
+      ``names_birth_day_month``: names + day and month (a slipped year);
+      ``names_date_missing``: names, where either side has no date;
+      ``postcode``: full postcode.
     - ``max_block_size`` 500: a blocking key shared by more records than this
-      on either side (a placeholder date, the YOT office postcode) is skipped
-      so the work stays linear; the other blocks still cover those records.
+      on either side (the YOT office postcode) is skipped so the work stays
+      linear, and so is a date of birth shared by more than this many records
+      on a side (a placeholder such as 2000-01-01) in the date rules; the
+      other rules still cover those records.
     - ``nickname_path``: CSV ``name,canonical`` (the packaged table by default).
     """
 
-    match_threshold: float = 17.0
+    match_threshold: float = 17.5
     possible_threshold: float = 10.0
     ambiguity_margin: float = 2.0
     forename: NameWeights = field(default_factory=_forename_weights)
@@ -179,13 +195,14 @@ class MatchSettings:
     blocking_rules: tuple[str, ...] = (
         "date_of_birth",
         "date_of_birth_transposed",
-        "surname_soundex_year",
-        "forename_initial_surname_soundex",
-        "names_swapped",
-        "forename_partial_date_of_birth",
+        "names_birth_year",
+        "names_birth_day_month",
+        "names_date_missing",
         "postcode",
     )
     nickname_path: Path = DEFAULT_NICKNAMES
+    name_frequency_min_count: int = 20
+    name_frequency_max_adjustment: float = 3.0
 
     def __post_init__(self) -> None:
         if self.possible_threshold > self.match_threshold:
@@ -331,16 +348,50 @@ def _nickname_link(a: str, b: str, nicknames: Nicknames) -> bool:
 
 def _map_unique(series: pd.Series, func: Callable[[object], object]) -> np.ndarray:
     """Apply a per-value cleaner once per distinct value (names repeat a lot)."""
-    values = series.astype(object).to_numpy()
-    missing = pd.isna(values)
-    out = np.full(len(values), None, dtype=object)
-    cache: dict[object, object] = {}
-    for i in np.flatnonzero(~missing):
-        value = values[i]
-        if value not in cache:
-            cache[value] = func(value)
-        out[i] = cache[value]
-    return out
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)  # the last slot (code -1) is missing
+    for i, value in enumerate(uniques):
+        mapped[i] = func(value)
+    return mapped[codes]
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """As a (vectorised) string column; missing stays missing."""
+    return series.astype(object).astype("string")
+
+
+def _nullable_objects(series: pd.Series) -> np.ndarray:
+    """Object array with None for missing and for empty strings."""
+    values = series.to_numpy(dtype=object, na_value=None)
+    values[values == ""] = None
+    return values
+
+
+def _postcode_columns(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised :func:`_split_postcode` (postcodes are nearly all distinct, so per-value Python is slow)."""
+    compact = _text(series).str.upper().str.replace(r"[^A-Z0-9]", "", regex=True)
+    parts = compact.str.extract(_POSTCODE.pattern)
+    outward, inward = parts[0], parts[1]
+    outward_only = compact.str.fullmatch(_OUTWARD.pattern[1:-1]).fillna(False).astype(bool)
+    district = outward.where(outward.notna(), compact.where(outward_only))
+    return (
+        _nullable_objects(outward + " " + inward),
+        _nullable_objects(outward + " " + inward.str[0]),
+        _nullable_objects(district),
+    )
+
+
+def _pnc_column(series: pd.Series) -> np.ndarray:
+    """Vectorised :func:`_clean_pnc`."""
+    compact = _text(series).str.replace(r"\s+", "", regex=True).str.upper()
+    parts = compact.str.extract(_PNC.pattern)
+    canonical = parts[0].str[-2:] + "/" + parts[1].str.zfill(7) + parts[2]
+    return _nullable_objects(canonical.where(canonical.notna(), compact))
+
+
+def _referral_ref_column(series: pd.Series) -> np.ndarray:
+    """Vectorised :func:`_clean_referral_ref`."""
+    return _nullable_objects(_text(series).str.strip().str.upper())
 
 
 def _date_keys(series: pd.Series) -> np.ndarray:
@@ -382,26 +433,23 @@ def _prepare(frame: pd.DataFrame, side: str) -> pd.DataFrame:
         examples = ids[ids.duplicated()].head(5).tolist()
         raise ValueError(f"{side} frame has duplicate record_id values, e.g. {examples}")
 
-    forename = _map_unique(frame["forename"], _clean_name)
-    surname = _map_unique(frame["surname"], _clean_name)
-    postcode = _map_unique(frame["postcode"], lambda v: _split_postcode(str(v)))
-    postcode = np.array([p if p is not None else (None, None, None) for p in postcode] or [], dtype=object)
+    full, sector, district = _postcode_columns(frame["postcode"])
     ymd = _date_keys(frame["date_of_birth"])
     # Object columns with None for missing: pandas would otherwise infer the
     # string dtype and turn None into NaN.
     return pd.DataFrame(
         {
             "record_id": _objects(ids.to_numpy(dtype=object)),
-            "forename": _objects(forename),
-            "surname": _objects(surname),
+            "forename": _objects(_map_unique(frame["forename"], _clean_name)),
+            "surname": _objects(_map_unique(frame["surname"], _clean_name)),
             "dob": ymd,
             "dob_transposed": _transpose_day_month(ymd),
             "gender": _objects(_map_unique(frame["gender"], _clean_gender)),
-            "pc_full": _objects(np.array([p[0] for p in postcode], dtype=object)),
-            "pc_sector": _objects(np.array([p[1] for p in postcode], dtype=object)),
-            "pc_district": _objects(np.array([p[2] for p in postcode], dtype=object)),
-            "pnc": _objects(_map_unique(frame["pnc_id"], _clean_pnc)),
-            "ref": _objects(_map_unique(frame["referral_ref"], _clean_referral_ref)),
+            "pc_full": _objects(full),
+            "pc_sector": _objects(sector),
+            "pc_district": _objects(district),
+            "pnc": _objects(_pnc_column(frame["pnc_id"])),
+            "ref": _objects(_referral_ref_column(frame["referral_ref"])),
         },
     )
 
@@ -424,124 +472,6 @@ def _identifier_pairs(left: pd.DataFrame, right: pd.DataFrame, column: str) -> p
         values = values[~values.duplicated(keep=False)]
         keys.append(pd.DataFrame({name: values.index.to_numpy(), "key": values.to_numpy()}))
     return keys[0].merge(keys[1], on="key")[["li", "ri"]]
-
-
-# --------------------------------------------------------------------------
-# Blocking
-# --------------------------------------------------------------------------
-
-KeyFunction = Callable[[pd.DataFrame, Nicknames], list[object]]
-
-
-def _keys(frame: pd.DataFrame, values: list[object]) -> pd.DataFrame:
-    """(pos, key) rows; a value may be a list of keys. Missing keys are dropped
-    (pandas would otherwise join NaN to NaN)."""
-    keys = pd.DataFrame({"pos": np.arange(len(frame)), "key": pd.Series(values, dtype=object)})
-    keys = keys.explode("key")
-    keys = keys[keys["key"].notna()]
-    return keys.astype({"pos": np.int64, "key": object}).drop_duplicates()
-
-
-def _dob_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    return [str(v) if v else None for v in frame["dob"]]
-
-
-def _dob_transposed_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    return [str(v) if v else None for v in frame["dob_transposed"]]
-
-
-def _surname_codes(frame: pd.DataFrame, with_year: bool) -> list[object]:
-    """Soundex of each surname part (so Smith-Jones meets Jones), optionally + birth year."""
-    out: list[object] = []
-    for surname, ymd in zip(frame["surname"], frame["dob"]):
-        if surname is None or (with_year and not ymd):
-            out.append(None)
-            continue
-        codes = {_soundex(part) for part in surname.split()} | {_soundex(surname.replace(" ", ""))}
-        out.append([f"{code}{ymd // 10000}" if with_year else code for code in codes])
-    return out
-
-
-def _surname_year_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    return _surname_codes(frame, with_year=True)
-
-
-def _forename_forms(forename: str, nicknames: Nicknames) -> frozenset[str]:
-    """First part of the forename and its canonical forms (Bill -> bill, william)."""
-    first = forename.split()[0]
-    return nicknames.get(first, frozenset((first,)))
-
-
-def _initial_surname_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    """Forename initial (of every canonical form, so Bill also blocks under W) + surname soundex."""
-    out: list[object] = []
-    for forename, codes in zip(frame["forename"], _surname_codes(frame, with_year=False)):
-        if forename is None or codes is None:
-            out.append(None)
-            continue
-        initials = {form[0] for form in _forename_forms(forename, nicknames)}
-        out.append([f"{initial}{code}" for initial in initials for code in codes])  # type: ignore[union-attr]
-    return out
-
-
-def _swapped_initial_surname_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    """The same key with forename and surname exchanged, to meet a swapped record."""
-    return _initial_surname_key(frame.assign(forename=frame["surname"], surname=frame["forename"]), nicknames)
-
-
-def _forename_partial_dob_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    """Forename forms + birth year-month, and + day-month: finds a surname typo
-    whose date also has a slipped day or year."""
-    out: list[object] = []
-    for forename, ymd in zip(frame["forename"], frame["dob"]):
-        if forename is None or not ymd:
-            out.append(None)
-            continue
-        forms = _forename_forms(forename, nicknames)
-        out.append([f"{form}|{ymd // 100}" for form in forms] + [f"{form}|-{ymd % 10000:04d}" for form in forms])
-    return out
-
-
-def _postcode_key(frame: pd.DataFrame, nicknames: Nicknames) -> list[object]:
-    return list(frame["pc_full"])
-
-
-# name -> (key for left, key for right); a pair is a candidate when any key is shared.
-_BLOCKING_RULES: dict[str, tuple[KeyFunction, KeyFunction]] = {
-    "date_of_birth": (_dob_key, _dob_key),
-    # Transposition is symmetric, so one direction finds every such pair.
-    "date_of_birth_transposed": (_dob_transposed_key, _dob_key),
-    "surname_soundex_year": (_surname_year_key, _surname_year_key),
-    "forename_initial_surname_soundex": (_initial_surname_key, _initial_surname_key),
-    "names_swapped": (_swapped_initial_surname_key, _initial_surname_key),
-    "forename_partial_date_of_birth": (_forename_partial_dob_key, _forename_partial_dob_key),
-    "postcode": (_postcode_key, _postcode_key),
-}
-
-
-def _candidate_pairs(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
-    settings: MatchSettings,
-    nicknames: Nicknames,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Deduplicated union of pairs sharing any blocking key: equi-joins, so work
-    grows with block sizes rather than with len(left) * len(right)."""
-    codes: list[np.ndarray] = []
-    for name in settings.blocking_rules:
-        left_key, right_key = _BLOCKING_RULES[name]
-        left_keys = _keys(left, left_key(left, nicknames))
-        right_keys = _keys(right, right_key(right, nicknames))
-        sizes = pd.concat([left_keys["key"].value_counts(), right_keys["key"].value_counts()], axis=1).fillna(0)
-        oversized = sizes.index[(sizes > settings.max_block_size).any(axis=1)]
-        if len(oversized):
-            log.warning("blocking rule %s: skipped %d oversized key(s)", name, len(oversized))
-            left_keys = left_keys[~left_keys["key"].isin(oversized)]
-            right_keys = right_keys[~right_keys["key"].isin(oversized)]
-        joined = left_keys.merge(right_keys, on="key", suffixes=("_l", "_r"))
-        codes.append(joined["pos_l"].to_numpy(np.int64) * len(right) + joined["pos_r"].to_numpy(np.int64))
-    unique = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
-    return unique // len(right), unique % len(right)
 
 
 # --------------------------------------------------------------------------
@@ -674,12 +604,347 @@ def _surname_candidates(a: _Names, b: _Names) -> np.ndarray:
     return a.multi | b.multi
 
 
+# --------------------------------------------------------------------------
+# Coded features (computed once per run; the hot path works on integer codes)
+# --------------------------------------------------------------------------
+
+
+class _Side(NamedTuple):
+    """Per-record integer features of one side used by blocking."""
+
+    forename: np.ndarray  # code into the shared name vocabulary (the last code is "missing")
+    surname: np.ndarray
+    dob: np.ndarray  # YYYYMMDD, 0 missing
+    dob_transposed: np.ndarray
+    postcode: np.ndarray  # full postcode code, -1 missing
+
+    def take(self, idx: np.ndarray) -> _Side:
+        return _Side(*(column[idx] for column in self))
+
+
+class _Csr(NamedTuple):
+    """A list of ints per vocabulary entry: entry v owns values[offsets[v]:offsets[v + 1]]."""
+
+    offsets: np.ndarray
+    values: np.ndarray
+
+    @staticmethod
+    def build(lists: list[list[int]]) -> _Csr:
+        offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(values) for values in lists])
+        values = np.fromiter((v for values in lists for v in values), dtype=np.int64, count=int(offsets[-1]))
+        return _Csr(offsets, values)
+
+    def explode(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(record position, value) for every value of every record's entry."""
+        counts = self.offsets[codes + 1] - self.offsets[codes]
+        pos = np.repeat(np.arange(len(codes), dtype=np.int64), counts)
+        first = np.repeat(self.offsets[codes] - (np.cumsum(counts) - counts), counts)
+        return pos, self.values[first + np.arange(len(pos), dtype=np.int64)]
+
+
+class _Context(NamedTuple):
+    """Both frames as integer codes: names index one shared vocabulary, so each
+    distinct (name, name) pair is compared once however many record pairs share it."""
+
+    names: _Names  # vocabulary features; the last entry is "" (missing)
+    forename_initials: np.ndarray  # per vocabulary entry, bitmask of initials of its forename forms
+    surname_initials: np.ndarray  # bitmask of initials of its parts
+    forename_soundex: _Csr  # soundex (as int) of each forename form
+    surname_soundex: _Csr  # soundex of each part and of the parts joined
+    left: _Side
+    right: _Side
+    left_postcode: tuple[np.ndarray, np.ndarray, np.ndarray]  # full, sector, district codes (-1 missing)
+    right_postcode: tuple[np.ndarray, np.ndarray, np.ndarray]
+    left_gender: np.ndarray  # G_* codes: 0 missing, 1 "M", 2 "F"
+    right_gender: np.ndarray
+    forename_frequency: np.ndarray  # per vocabulary entry, log2(u_avg / u_value) for an exact forename (0 = no data)
+    surname_frequency: np.ndarray
+
+
+def _soundex_int(token: str) -> int:
+    """Soundex as an int below _SOUNDEX_SPACE ("H634" -> letter * 343 + digits in base 7)."""
+    code = _soundex(token)
+    return (ord(code[0]) - ord("A")) * 343 + int(code[1]) * 49 + int(code[2]) * 7 + int(code[3])
+
+
+_SOUNDEX_SPACE = 26 * 343
+
+
+def _initials_mask(words: Iterable[str]) -> int:
+    mask = 0
+    for word in words:
+        letter = ord(word[0]) - ord("a")
+        if 0 <= letter < 26:
+            mask |= 1 << letter
+    return mask
+
+
+def _forename_forms(forename: str, nicknames: Nicknames) -> frozenset[str]:
+    """First part of the forename and its canonical forms (Bill -> bill, william)."""
+    first = forename.split()[0]
+    return nicknames.get(first, frozenset((first,)))
+
+
+def _codes(values: list[np.ndarray]) -> list[np.ndarray]:
+    """Factorise several object arrays together (None -> -1), one code array each back."""
+    joined = np.concatenate(values) if values else np.empty(0, dtype=object)
+    codes, _ = pd.factorize(pd.Series(joined, dtype=object), use_na_sentinel=True)
+    return np.split(codes.astype(np.int64), np.cumsum([len(v) for v in values])[:-1])
+
+
+def _frequency_adjustment(codes: np.ndarray, size: int, min_count: int, cap: float) -> np.ndarray:
+    """Term-frequency adjustment per vocabulary entry (splink's "tf" in Fellegi-Sunter terms).
+
+    Two records agreeing on a name carry log2(m / u) of evidence, where u is the
+    chance that two different children share it. The level weight assumes the
+    average u (sum of squared name shares); for one name u is its own share, so the
+    weight moves by log2(average u / share): Olivia Smith agreeing counts less than
+    Zebedee Quartermaine. Only common names are adjusted (down, by at most
+    ``cap``); rare names keep the level weight, because raising them made more
+    namesake false matches at 100k records. Names seen fewer than ``min_count``
+    times get no adjustment (a share from a handful of rows means nothing).
+    """
+    present = codes[codes < size]
+    adjustment = np.zeros(size + 1)
+    if not len(present):
+        return adjustment
+    counts = np.bincount(present, minlength=size).astype(float)
+    share = counts / counts.sum()
+    average = float((share**2).sum())
+    known = counts >= min_count
+    adjustment[:size][known] = np.clip(np.log2(average / share[known]), -cap, 0.0)
+    return adjustment
+
+
+def _context(
+    left: pd.DataFrame, right: pd.DataFrame, nicknames: Nicknames, settings: MatchSettings | None = None
+) -> _Context:
+    settings = settings or MatchSettings()
+    n_left, n_right = len(left), len(right)
+    columns = [left["forename"], right["forename"], left["surname"], right["surname"]]
+    joined = pd.Series(np.concatenate([c.to_numpy(dtype=object) for c in columns]), dtype=object)
+    codes, vocabulary = pd.factorize(joined, use_na_sentinel=True)
+    words = [str(word) for word in vocabulary]
+    missing = len(words)
+    codes = np.where(codes < 0, missing, codes).astype(np.int64)
+    lf, rf, ls, rs = np.split(codes, np.cumsum([n_left, n_right, n_left]))
+
+    table = frozenset(nicknames) | frozenset().union(*nicknames.values())
+    forms = [_forename_forms(word, nicknames) for word in words]
+    parts = [word.split() for word in words]
+    surname_codes = [{_soundex_int(p) for p in ps} | {_soundex_int("".join(ps))} for ps in parts]
+
+    def sides(frame: pd.DataFrame, forename: np.ndarray, surname: np.ndarray, postcode: np.ndarray) -> _Side:
+        dob = frame["dob"].to_numpy(np.int64)
+        return _Side(forename, surname, dob, frame["dob_transposed"].to_numpy(np.int64), postcode)
+
+    postcodes = [
+        _codes([left[c].to_numpy(dtype=object), right[c].to_numpy(dtype=object)])
+        for c in ("pc_full", "pc_sector", "pc_district")
+    ]
+    gender_codes = {"M": 1, "F": 2}
+
+    def gender(frame: pd.DataFrame) -> np.ndarray:
+        return np.array([gender_codes.get(g, G_MISSING) for g in frame["gender"]], dtype=np.int64)
+
+    return _Context(
+        names=_name_features(pd.Series(words + [""], dtype=object), table),
+        forename_initials=np.array([_initials_mask(f) for f in forms] + [0], dtype=np.int64),
+        surname_initials=np.array([_initials_mask(p) for p in parts] + [0], dtype=np.int64),
+        forename_soundex=_Csr.build([sorted({_soundex_int(f) for f in fs}) for fs in forms] + [[]]),
+        surname_soundex=_Csr.build([sorted(c) for c in surname_codes] + [[]]),
+        left=sides(left, lf, ls, postcodes[0][0]),
+        right=sides(right, rf, rs, postcodes[0][1]),
+        left_postcode=(postcodes[0][0], postcodes[1][0], postcodes[2][0]),
+        right_postcode=(postcodes[0][1], postcodes[1][1], postcodes[2][1]),
+        left_gender=gender(left),
+        forename_frequency=_frequency_adjustment(
+            np.concatenate([lf, rf]), missing, settings.name_frequency_min_count, settings.name_frequency_max_adjustment
+        ),
+        surname_frequency=_frequency_adjustment(
+            np.concatenate([ls, rs]), missing, settings.name_frequency_min_count, settings.name_frequency_max_adjustment
+        ),
+        right_gender=gender(right),
+    )
+
+
+# --------------------------------------------------------------------------
+# Blocking
+# --------------------------------------------------------------------------
+
+# A rule gives (record position, int64 key) rows for one side.
+KeyFunction = Callable[[_Context, _Side], "tuple[np.ndarray, np.ndarray]"]
+_INITIAL_SPACE = 32  # date keys are YYYYMMDD * 32 + initial
+
+
+def _initials(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    """(pos, initial) for each initial of the forename forms (Bill: b, w) and of each surname part:
+    a swapped, nicknamed, forename-less or double-barrelled record still shares one."""
+    mask = ctx.forename_initials[side.forename] | ctx.surname_initials[side.surname]
+    positions, letters = [], []
+    for letter in range(26):
+        hit = np.flatnonzero((mask >> letter) & 1)
+        positions.append(hit)
+        letters.append(np.full(len(hit), letter, dtype=np.int64))
+    return np.concatenate(positions), np.concatenate(letters)
+
+
+def _date_initial(dates: np.ndarray, ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    pos, letter = _initials(ctx, side)
+    date = dates[pos]
+    keep = date > 0
+    return pos[keep], date[keep] * _INITIAL_SPACE + letter[keep]
+
+
+def _dob_initial_key(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    return _date_initial(side.dob, ctx, side)
+
+
+def _dob_transposed_initial_key(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    return _date_initial(side.dob_transposed, ctx, side)
+
+
+def _name_pairs(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    """(pos, key) for every (forename-form soundex, surname-part soundex) of a record, as an
+    unordered pair: the same key whichever name is in which field, so swapped names meet."""
+    f_pos, f_code = ctx.forename_soundex.explode(side.forename)
+    s_pos, s_code = ctx.surname_soundex.explode(side.surname)
+    crossed = pd.DataFrame({"pos": f_pos, "f": f_code}).merge(pd.DataFrame({"pos": s_pos, "s": s_code}), on="pos")
+    f, s = crossed["f"].to_numpy(np.int64), crossed["s"].to_numpy(np.int64)
+    return crossed["pos"].to_numpy(np.int64), np.minimum(f, s) * _SOUNDEX_SPACE + np.maximum(f, s)
+
+
+def _names_year_key(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    """Names + birth year: a slipped day or month (or both names typed differently but alike)."""
+    pos, key = _name_pairs(ctx, side)
+    date = side.dob[pos]
+    keep = date > 0
+    return pos[keep], key[keep] * 10000 + date[keep] // 10000
+
+
+def _names_day_month_key(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    """Names + day and month of birth: a slipped year."""
+    pos, key = _name_pairs(ctx, side)
+    date = side.dob[pos]
+    keep = date > 0
+    return pos[keep], key[keep] * 10000 + date[keep] % 10000
+
+
+def _names_date_missing_key(mine: int) -> KeyFunction:
+    """Names alone, for pairs where either side has no date of birth.
+
+    Key ``names*2 + 0`` joins any left record with a right record missing its date, and
+    ``names*2 + 1`` a left record missing its date with any right record: each side emits
+    "any" under its own flag and "missing" under the other's.
+    """
+
+    def key(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+        pos, names = _name_pairs(ctx, side)
+        missing = side.dob[pos] == 0
+        return (
+            np.concatenate([pos, pos[missing]]),
+            np.concatenate([names * 2 + mine, names[missing] * 2 + (1 - mine)]),
+        )
+
+    return key
+
+
+def _postcode_key(ctx: _Context, side: _Side) -> tuple[np.ndarray, np.ndarray]:
+    pos = np.flatnonzero(side.postcode >= 0)
+    return pos, side.postcode[pos]
+
+
+class _Rule(NamedTuple):
+    left: KeyFunction
+    right: KeyFunction
+    placeholder: int  # key // placeholder is a coarser value (a date) that is skipped when oversized; 0 none
+
+
+# name -> rule; a pair is a candidate when any rule gives both records the same key.
+_BLOCKING_RULES: dict[str, _Rule] = {
+    "date_of_birth": _Rule(_dob_initial_key, _dob_initial_key, _INITIAL_SPACE),
+    # Transposition is symmetric, so one direction finds every such pair.
+    "date_of_birth_transposed": _Rule(_dob_transposed_initial_key, _dob_initial_key, _INITIAL_SPACE),
+    "names_birth_year": _Rule(_names_year_key, _names_year_key, 0),
+    "names_birth_day_month": _Rule(_names_day_month_key, _names_day_month_key, 0),
+    "names_date_missing": _Rule(_names_date_missing_key(0), _names_date_missing_key(1), 0),
+    "postcode": _Rule(_postcode_key, _postcode_key, 0),
+}
+
+
+def _oversized(keys: list[np.ndarray], limit: int) -> np.ndarray:
+    """Key values held by more than ``limit`` records on either side."""
+    found = [values[counts > limit] for values, counts in (np.unique(k, return_counts=True) for k in keys)]
+    return np.unique(np.concatenate(found))
+
+
+def _join(lk: tuple[np.ndarray, np.ndarray], rk: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Equi-join on key by sorting and searching (no hash table of pairs)."""
+    (l_pos, l_key), (r_pos, r_key) = lk, rk
+    order = np.argsort(r_key, kind="stable")
+    r_key, r_pos = r_key[order], r_pos[order]
+    lo = np.searchsorted(r_key, l_key, side="left")
+    counts = np.searchsorted(r_key, l_key, side="right") - lo
+    li = np.repeat(l_pos, counts)
+    first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    return li, r_pos[first + np.arange(len(li), dtype=np.int64)]
+
+
+def _unique_rows(pos: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = pd.DataFrame({"pos": pos, "key": key}).drop_duplicates()
+    return rows["pos"].to_numpy(np.int64), rows["key"].to_numpy(np.int64)
+
+
+def _candidate_pairs(
+    ctx: _Context, free_left: np.ndarray, free_right: np.ndarray, settings: MatchSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplicated union of pairs sharing any blocking key among the free records,
+    as positions in the full frames. Equi-joins on int64 keys, so the work grows
+    with the block sizes, not with len(left) * len(right)."""
+    left, right = ctx.left.take(free_left), ctx.right.take(free_right)
+    n_right = len(free_right)
+    codes: list[np.ndarray] = []
+    for name in settings.blocking_rules:
+        rule = _BLOCKING_RULES[name]
+        lk, rk = _unique_rows(*rule.left(ctx, left)), _unique_rows(*rule.right(ctx, right))
+        skipped = 0
+        if rule.placeholder:  # e.g. a "date unknown" default typed for hundreds of children
+            coarse = _oversized([lk[1] // rule.placeholder, rk[1] // rule.placeholder], settings.max_block_size)
+            skipped += len(coarse)
+            lk = tuple(a[~np.isin(lk[1] // rule.placeholder, coarse)] for a in lk)  # type: ignore[assignment]
+            rk = tuple(a[~np.isin(rk[1] // rule.placeholder, coarse)] for a in rk)  # type: ignore[assignment]
+        big = _oversized([lk[1], rk[1]], settings.max_block_size)
+        if len(big):
+            skipped += len(big)
+            lk = tuple(a[~np.isin(lk[1], big)] for a in lk)  # type: ignore[assignment]
+            rk = tuple(a[~np.isin(rk[1], big)] for a in rk)  # type: ignore[assignment]
+        if skipped:
+            log.warning("blocking rule %s: skipped %d oversized key(s)", name, skipped)
+        li, ri = _join(lk, rk)
+        codes.append(li * n_right + ri)
+        log.debug("blocking rule %s: %d pair(s)", name, len(li))
+    unique = np.unique(np.concatenate(codes)) if codes else np.empty(0, dtype=np.int64)
+    return free_left[unique // max(n_right, 1)], free_right[unique % max(n_right, 1)]
+
+
+# --------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------
+
+
 def _date_levels(a: np.ndarray, b: np.ndarray, a_transposed: np.ndarray) -> np.ndarray:
-    """YYYYMMDD ints (0 = missing). One digit off = same year and month, or
-    exactly one differing character in YYYYMMDD (a slipped key)."""
+    """YYYYMMDD ints (0 = missing). One digit off = exactly one differing
+    character in YYYYMMDD (a slipped key), two neighbouring characters
+    exchanged (2009-03-12 typed 2009-03-21), or the same year and month."""
     present = (a > 0) & (b > 0)
-    differing_digits = sum(((a // 10**k) % 10 != (b // 10**k) % 10).astype(int) for k in range(8))
-    one_digit = (differing_digits == 1) | (a // 100 == b // 100)
+    da = [(a // 10**k) % 10 for k in range(8)]
+    db = [(b // 10**k) % 10 for k in range(8)]
+    differing_digits = sum((x != y).astype(np.int8) for x, y in zip(da, db))
+    exchanged = np.zeros(len(a), dtype=bool)
+    for k in range(7):
+        exchanged |= (da[k] == db[k + 1]) & (da[k + 1] == db[k]) & (da[k] != da[k + 1])
+    one_digit = (differing_digits == 1) | ((differing_digits == 2) & exchanged) | (a // 100 == b // 100)
     return np.select(
         [~present, a == b, a_transposed == b, one_digit],
         [D_MISSING, D_EXACT, D_TRANSPOSED, D_ONE_DIGIT],
@@ -687,22 +952,17 @@ def _date_levels(a: np.ndarray, b: np.ndarray, a_transposed: np.ndarray) -> np.n
     )
 
 
-def _postcode_levels(left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+def _postcode_levels(ctx: _Context, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
     """Full > sector ("RG14 5") > district ("RG14"); missing when either side has no district."""
-    def pair(column: str) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            left[column].to_numpy(dtype=object, na_value="")[li],
-            right[column].to_numpy(dtype=object, na_value="")[ri],
-        )
-
-    full_a, full_b = pair("pc_full")
-    sector_a, sector_b = pair("pc_sector")
-    district_a, district_b = pair("pc_district")
+    (full_a, sector_a, district_a), (full_b, sector_b, district_b) = (
+        tuple(c[li] for c in ctx.left_postcode),
+        tuple(c[ri] for c in ctx.right_postcode),
+    )
     return np.select(
         [
-            (district_a == "") | (district_b == ""),
-            (full_a != "") & (full_a == full_b),
-            (sector_a != "") & (sector_a == sector_b),
+            (district_a < 0) | (district_b < 0),
+            (full_a >= 0) & (full_a == full_b),
+            (sector_a >= 0) & (sector_a == sector_b),
             district_a == district_b,
         ],
         [P_MISSING, P_FULL, P_SECTOR, P_DISTRICT],
@@ -710,28 +970,41 @@ def _postcode_levels(left: pd.DataFrame, right: pd.DataFrame, li: np.ndarray, ri
     )
 
 
+def _coded_levels(
+    ctx: _Context,
+    a: np.ndarray,
+    b: np.ndarray,
+    alias: Alias,
+    candidates: Callable[[_Names, _Names], np.ndarray],
+    settings: MatchSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_name_levels` for vocabulary codes, computed once per distinct (a, b) and gathered back."""
+    if not len(a):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=object)
+    width = len(ctx.names.spaced)
+    inverse, unique = pd.factorize(a * width + b)
+    first, second = ctx.names.take(unique // width), ctx.names.take(unique % width)
+    levels, kinds = _name_levels(first, second, alias, candidates(first, second), settings)
+    return levels[inverse], kinds[inverse]
+
+
 def _score_pairs(
-    left: pd.DataFrame,
-    right: pd.DataFrame,
+    ctx: _Context,
     li: np.ndarray,
     ri: np.ndarray,
     settings: MatchSettings,
     nicknames: Nicknames,
 ) -> pd.DataFrame:
-    """One row per candidate pair: comparison levels and the summed weight."""
-    vocabulary = frozenset(nicknames) | frozenset().union(*nicknames.values())
-    lf = _name_features(left["forename"], vocabulary).take(li)
-    rf = _name_features(right["forename"], vocabulary).take(ri)
-    ls = _name_features(left["surname"], vocabulary).take(li)
-    rs = _name_features(right["surname"], vocabulary).take(ri)
-    lg = left["gender"].to_numpy(dtype=object, na_value="")[li]
-    rg = right["gender"].to_numpy(dtype=object, na_value="")[ri]
-    gender = np.select([(lg == "") | (rg == ""), lg == rg], [G_MISSING, G_AGREE], G_DIFFERENT)
+    """One row per candidate pair (positions in the full frames): comparison levels and the summed weight."""
+    lf, rf = ctx.left.forename[li], ctx.right.forename[ri]
+    ls, rs = ctx.left.surname[li], ctx.right.surname[ri]
+    lg, rg = ctx.left_gender[li], ctx.right_gender[ri]
+    gender = np.select([(lg == G_MISSING) | (rg == G_MISSING), lg == rg], [G_MISSING, G_AGREE], G_DIFFERENT)
 
     forename_alias = partial(_forename_alias, nicknames=nicknames)
     surname_alias = partial(_surname_alias, settings=settings)
-    f_level, f_kind = _name_levels(lf, rf, forename_alias, _forename_candidates(lf, rf), settings)
-    s_level, s_kind = _name_levels(ls, rs, surname_alias, _surname_candidates(ls, rs), settings)
+    f_level, f_kind = _coded_levels(ctx, lf, rf, forename_alias, _forename_candidates, settings)
+    s_level, s_kind = _coded_levels(ctx, ls, rs, surname_alias, _surname_candidates, settings)
 
     # Boy/girl twins (Alexander/Alexandra, Alex/Alexander): when gender differs
     # only an exact forename keeps its weight.
@@ -743,12 +1016,12 @@ def _score_pairs(
 
     # Forename and surname swapped: score the crossed comparison where the straight one is weak.
     swapped = np.zeros(len(li), dtype=bool)
-    weak = (f_level < ALIAS) & (lf.length > 0) & (rf.length > 0) & (ls.length > 0) & (rs.length > 0)
+    length = ctx.names.length
+    weak = (f_level < ALIAS) & (length[lf] > 0) & (length[rf] > 0) & (length[ls] > 0) & (length[rs] > 0)
     idx = np.flatnonzero(weak)
     if len(idx):
-        a_f, b_s, a_s, b_f = lf.take(idx), rs.take(idx), ls.take(idx), rf.take(idx)
-        cf, cf_kind = _name_levels(a_f, b_s, forename_alias, _forename_candidates(a_f, b_s), settings)
-        cs, cs_kind = _name_levels(a_s, b_f, surname_alias, _surname_candidates(a_s, b_f), settings)
+        cf, cf_kind = _coded_levels(ctx, lf[idx], rs[idx], forename_alias, _forename_candidates, settings)
+        cs, cs_kind = _coded_levels(ctx, ls[idx], rf[idx], surname_alias, _surname_candidates, settings)
         cf = np.where(gender_differs[idx] & (cf < EXACT), DIFFERENT, cf)
         crossed = fw[cf] + sw[cs] - settings.swap_penalty
         better = (cf >= CLOSE) & (cs >= CLOSE) & (crossed > names[idx])
@@ -758,10 +1031,13 @@ def _score_pairs(
         f_kind[hit], s_kind[hit] = cf_kind[better], cs_kind[better]
         names[hit] = crossed[better]
 
-    d_level = _date_levels(
-        left["dob"].to_numpy()[li], right["dob"].to_numpy()[ri], left["dob_transposed"].to_numpy()[li]
-    )
-    p_level = _postcode_levels(left, right, li, ri)
+    # Exact names are worth less for common names, more for rare ones (the right
+    # record's fields are the ones in the right place when names were swapped).
+    names += np.where(f_level == EXACT, ctx.forename_frequency[rf], 0.0)
+    names += np.where(s_level == EXACT, ctx.surname_frequency[rs], 0.0)
+
+    d_level = _date_levels(ctx.left.dob[li], ctx.right.dob[ri], ctx.left.dob_transposed[li])
+    p_level = _postcode_levels(ctx, li, ri)
     dw, pw, gw = settings.date_of_birth, settings.postcode, settings.gender
     score = (
         names
@@ -901,6 +1177,7 @@ def _assign(scored: pd.DataFrame, settings: MatchSettings) -> pd.DataFrame:
 
 
 _ROW_COLUMNS = ["li", "ri", "score", "status", "method", "reasons"]
+_SCORE_CHUNK = 1_000_000  # candidate pairs scored at once
 
 
 def _output(rows: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray) -> pd.DataFrame:
@@ -920,7 +1197,7 @@ def _output(rows: pd.DataFrame, left_ids: np.ndarray, right_ids: np.ndarray) -> 
 
 
 def _identifier_matches(
-    left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings, nicknames: Nicknames
+    left: pd.DataFrame, right: pd.DataFrame, ctx: _Context, settings: MatchSettings, nicknames: Nicknames
 ) -> pd.DataFrame:
     """Referral reference, then PNC id, on records not already taken."""
     results: list[pd.DataFrame] = []
@@ -934,7 +1211,7 @@ def _identifier_matches(
         li, ri = pairs["li"].to_numpy(np.int64), pairs["ri"].to_numpy(np.int64)
         taken_left.update(li.tolist())
         taken_right.update(ri.tolist())
-        scored = _score_pairs(left, right, li, ri, settings, nicknames)
+        scored = _score_pairs(ctx, li, ri, settings, nicknames)
         threshold = settings.identifier_conflict_threshold
         conflict = scored["score"].to_numpy() < (threshold if threshold is not None else -np.inf)
         reasons = np.full(len(scored), reason, dtype=object)
@@ -953,12 +1230,27 @@ def _identifier_matches(
 
 
 def _probabilistic_matches(
-    left: pd.DataFrame, right: pd.DataFrame, settings: MatchSettings, nicknames: Nicknames
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    ctx: _Context,
+    free_left: np.ndarray,
+    free_right: np.ndarray,
+    settings: MatchSettings,
+    nicknames: Nicknames,
 ) -> pd.DataFrame:
-    """Block, score and assign; positions are those of ``left``/``right`` as given."""
-    li, ri = _candidate_pairs(left, right, settings, nicknames)
+    """Block the free records, score and assign; positions are those of the full ``left``/``right``.
+
+    Scoring runs in chunks and keeps only pairs at or above ``possible_threshold``
+    (the rest can never be returned), so memory stays bounded by the chunk.
+    """
+    li, ri = _candidate_pairs(ctx, free_left, free_right, settings)
     log.info("blocking produced %d candidate pairs", len(li))
-    chosen = _assign(_score_pairs(left, right, li, ri, settings, nicknames), settings)
+    kept = []
+    for start in range(0, len(li), _SCORE_CHUNK):
+        scored = _score_pairs(ctx, li[start : start + _SCORE_CHUNK], ri[start : start + _SCORE_CHUNK], settings, nicknames)
+        kept.append(scored[scored["score"].to_numpy() >= settings.possible_threshold])
+    scored = pd.concat(kept, ignore_index=True) if kept else _score_pairs(ctx, li, ri, settings, nicknames)
+    chosen = _assign(scored, settings)
     reasons = _reasons(chosen, left, right)
     return chosen[["li", "ri", "score", "status"]].assign(method="probabilistic", reasons=reasons)
 
@@ -997,19 +1289,13 @@ def match_people(left: pd.DataFrame, right: pd.DataFrame, settings: MatchSetting
     if lp.empty or rp.empty:
         return _output(pd.DataFrame(columns=_ROW_COLUMNS), np.empty(0, dtype=object), np.empty(0, dtype=object))
 
-    identified = _identifier_matches(lp, rp, settings, nicknames)
+    ctx = _context(lp, rp, nicknames, settings)
+    identified = _identifier_matches(lp, rp, ctx, settings, nicknames)
     free_left = np.setdiff1d(np.arange(len(lp)), identified["li"].to_numpy(np.int64))
     free_right = np.setdiff1d(np.arange(len(rp)), identified["ri"].to_numpy(np.int64))
     results = [identified]
     if len(free_left) and len(free_right):
-        sub_left = lp.iloc[free_left].reset_index(drop=True)
-        sub_right = rp.iloc[free_right].reset_index(drop=True)
-        found = _probabilistic_matches(sub_left, sub_right, settings, nicknames)
-        results.append(  # back to positions in lp/rp
-            found.assign(
-                li=free_left[found["li"].to_numpy(np.int64)], ri=free_right[found["ri"].to_numpy(np.int64)]
-            )
-        )
+        results.append(_probabilistic_matches(lp, rp, ctx, free_left, free_right, settings, nicknames))
 
     frames = [r for r in results if not r.empty]
     rows = pd.concat(frames, ignore_index=True) if frames else identified
