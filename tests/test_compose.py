@@ -95,7 +95,7 @@ def test_airflow_services_share_one_image_and_configuration(compose):
         assert service["environment"].items() >= common.items(), f"{name} has its own configuration"
         assert service["volumes"] == airflow["airflow-scheduler"]["volumes"], name
     worker_deps = set(airflow["airflow-worker"]["depends_on"])
-    assert {"records-system-init", "sftp", "mailpit", "airflow-init"} <= worker_deps
+    assert {"records-system-seed", "sftp", "mailpit", "airflow-init"} <= worker_deps
 
 
 def test_celery_on_postgres_metadata_with_a_redis_broker(compose):
