@@ -38,9 +38,12 @@ def parse_failures(raw: pd.Series, parsed: pd.Series, field: str, check: str) ->
 
 
 def contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
-    """Every failed check of the contract, one row per (row, field, check)."""
+    """Every failed check of the contract, one row per (row, field, check).
+
+    The frame is checked as it is (no copy): it must not need coercing, which the contracts
+    checked here never do (coerce=False), so nothing in it changes."""
     try:
-        schema.validate(typed, lazy=True)
+        schema.validate(typed, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
