@@ -55,9 +55,13 @@ def write_frame(path: StagedPath, frame: "pd.DataFrame") -> None:
 
 
 def read_frame(path: StagedPath) -> "pd.DataFrame":
+    """A staged frame with the dtypes it was written with; decimals (quantities) stay decimals."""
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     with path.open("rb") as fh:
-        return pd.read_parquet(fh)
+        return pq.read_table(fh).to_pandas(
+            types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
 def night_window(night: date, timezone: str) -> tuple[datetime, datetime]:

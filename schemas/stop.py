@@ -9,6 +9,7 @@ from typing import Annotated
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 from pandera.typing import Series
 
 from schemas import codes
@@ -43,7 +44,7 @@ class StopRecord(pa.DataFrameModel):
                                                       isin=codes.OFFICER_DEFINED_ETHNICITIES)
     drug_name: Series[str] = pa.Field(nullable=True)
     drug_class: Series[str] = pa.Field(nullable=True, isin=("A", "B", "C"))
-    quantity: Series[float] = pa.Field(nullable=True, gt=0)
+    quantity: Series[Annotated[pd.ArrowDtype, pyarrow.decimal128(12, 3)]] = pa.Field(nullable=True, gt=0)
     quantity_unit: Series[str] = pa.Field(nullable=True)
     offence: Series[str] = pa.Field(nullable=True)
     officer_action: Series[str] = pa.Field(nullable=True)

@@ -27,6 +27,10 @@ def _decide(history=None, **overrides):
     ({"date_of_birth": "2008-02-29", "stop_time": "2026-03-01T12:00:00+00:00"}, "adult"),
     ({"quantity": "10"}, "eligible"),
     ({"quantity": "10.1"}, "larger_quantity"),
+    ({"quantity": "10.001"}, "larger_quantity"),  # exact decimals: the smallest step over is over
+    # crack cocaine's threshold is 0.5 g
+    ({"drug_name": "crack cocaine", "drug_class": "A", "quantity": "0.500"}, "eligible"),
+    ({"drug_name": "crack cocaine", "drug_class": "A", "quantity": "0.501"}, "larger_quantity"),
     ({"offence": "Possession with intent to supply"}, "intent_to_supply"),
     ({"offence": "supply"}, "supply"),
     ({"drug_name": None, "drug_class": None, "quantity": None, "quantity_unit": None, "offence": None},

@@ -2,6 +2,10 @@
 
 Each contract check, failing and passing, is in tests/test_contract_checks.py.
 """
+from decimal import Decimal
+
+import pytest
+
 from schemas.config import load_config
 from transforms.stops import validate_stops
 from tests.stop_rows import raw_frame, raw_stop
@@ -24,7 +28,7 @@ def test_good_row_is_typed():
     row = batch.valid.iloc[0]
     assert batch.quarantined.empty
     assert row["postcode"] == "RG1 1AA" and row["drug_name"] == "cannabis"
-    assert row["offence"] == "possession" and row["quantity"] == 2.5
+    assert row["offence"] == "possession" and row["quantity"] == Decimal("2.5")
     assert str(row["stop_time"].tz) == "UTC"
 
 
@@ -48,3 +52,16 @@ def test_quarantined_row_keeps_its_original_values():
     batch = validate_stops(raw_frame(raw_stop(postcode=" rg1  1aa", quantity="lots")), CONFIG)
     assert batch.quarantined.iloc[0]["quantity"] == "lots"
     assert batch.quarantined.iloc[0]["postcode"] == " rg1  1aa"
+
+
+@pytest.mark.parametrize("text, read", [("0.1", "0.100"), ("2.50", "2.500"), ("1e1", "10.000"),
+                                        ("0.0005", None), ("a few", None), ("NaN", None), ("1e12", None)])
+def test_quantities_are_exact_decimals_or_quarantined(text, read):
+    batch = validate_stops(raw_frame(raw_stop(quantity=text)), CONFIG)
+    if read is None:
+        (reasons,) = batch.quarantined["reasons"]
+        expected = "more than 3 decimal places" if text == "0.0005" else "not a number"
+        assert reasons == [{"field": "quantity", "check": expected, "value": text}]
+    else:
+        value = batch.valid["quantity"].iloc[0]
+        assert isinstance(value, Decimal) and str(value) == read

@@ -6,6 +6,7 @@ question ("why was this child not referred?") has an answer in the state databas
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from schemas.config import SchemeConfig
 from schemas.identifiers import postcode_district
@@ -50,7 +51,10 @@ def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
     day = local_stop_day(stops["stop_time"], config.scheme.timezone)
     age = age_on(stops["date_of_birth"], day)
     drugs = rules.drugs
-    threshold = stops["drug_name"].map({n: float(d.max_quantity) for n, d in drugs.items()}).astype("float64")
+    limits = {n: d.max_quantity for n, d in drugs.items()}  # Decimals: exact, as the quantities are
+    threshold = pd.Series(pa.array([limits.get(n) for n in stops["drug_name"].fillna("")],
+                                   type=pa.decimal128(38, 10)),
+                          index=stops.index, dtype=pd.ArrowDtype(pa.decimal128(38, 10)))
     unit = stops["drug_name"].map({n: d.unit for n, d in drugs.items()})
 
     barred = _previous_non_engagement(stops, history, day)

@@ -1,8 +1,11 @@
 """Type the extracted stop records: raw strings in, the stop record contract's types out."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from schemas.config import OPTIONAL_STOP_FIELDS, SchemeConfig
 from schemas.stop import stop_schema
@@ -38,8 +41,10 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
     typed["date_of_birth"] = pd.to_datetime(dob, errors="coerce", format="ISO8601").astype("datetime64[us]")
     failures.append(parse_failures(dob, typed["date_of_birth"], "date_of_birth", "not a date"))
     quantity = clean_text(raw["quantity"])
-    typed["quantity"] = _numbers(quantity)
-    failures.append(parse_failures(quantity, typed["quantity"], "quantity", "not a number"))
+    typed["quantity"], too_precise = _quantities(quantity)
+    failures.append(parse_failures(quantity.where(~too_precise), typed["quantity"], "quantity", "not a number"))
+    failures.append(parse_failures(quantity.where(too_precise), typed["quantity"], "quantity",
+                                   f"more than {QUANTITY_PLACES} decimal places"))
     offence = clean_text(raw["offence"])
     typed["offence"] = map_codes(offence, config.records_system.offences)
     failures.append(parse_failures(offence, typed["offence"], "offence", "offence is a configured code"))
@@ -50,11 +55,35 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
     return typed, pd.concat([f for f in failures if not f.empty] or [failures[0]], ignore_index=True)
 
 
-def _numbers(text: pd.Series) -> pd.Series:
-    """`pd.to_numeric(text, errors="coerce")` as floats, reading each distinct value once."""
+QUANTITY_PLACES = 3
+#: Quantities are exact decimals, as the state database's NUMERIC(12, 3) keeps them: a threshold
+#: such as 0.5 g is compared without binary rounding.
+QUANTITY_DTYPE = pd.ArrowDtype(pa.decimal128(12, QUANTITY_PLACES))
+_STEP = Decimal(1).scaleb(-QUANTITY_PLACES)
+
+
+def _quantity(text: str) -> Decimal | None | bool:
+    """The exact quantity; None when not a number; False when it has more places than kept."""
+    try:
+        value = Decimal(text)
+        if not value.is_finite() or abs(value) >= 10 ** (12 - QUANTITY_PLACES):
+            return None
+        exact = value.quantize(_STEP)
+    except InvalidOperation:
+        return None
+    return exact if exact == value else False
+
+
+def _quantities(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Exact decimal quantities, reading each distinct value once, and which had too many places."""
     codes, distinct = pd.factorize(text)
-    read = pd.to_numeric(pd.Series(distinct, dtype=text.dtype), errors="coerce").astype("float64")
-    return pd.Series(np.append(read.to_numpy(), np.nan)[codes], index=text.index)  # -1: blank
+    read = [_quantity(v) for v in distinct]
+    too_precise = np.array([v is False for v in read] + [False])
+    values = pa.array([v if isinstance(v, Decimal) else None for v in read] + [None],
+                      type=QUANTITY_DTYPE.pyarrow_dtype)
+    picks = np.where(codes < 0, len(read), codes)  # -1: blank
+    return (pd.Series(values.take(pa.array(picks)), dtype=QUANTITY_DTYPE, index=text.index),
+            pd.Series(too_precise[picks], index=text.index))
 
 
 def validate_stops(raw: pd.DataFrame, config: SchemeConfig) -> SplitBatch:
