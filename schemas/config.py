@@ -95,7 +95,7 @@ class RecordsSystem(_Model):
     table: str
     source_timezone: str = "Europe/London"
     initial_lookback_days: int = Field(120, ge=1)
-    fetch_size: int = Field(5000, ge=1)
+    fetch_size: int = Field(20000, ge=1)  # rows per fetchmany: bounds memory (~250 MB at 20,000)
     login_timeout_seconds: int = Field(30, ge=1)
     query_timeout_seconds: int = Field(600, ge=1)
     paging: Literal["cursor", "keyset"] | None = None  # None: keyset for sqlite, else cursor
