@@ -41,6 +41,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_NICKNAMES = Path(__file__).with_name("data") / "nicknames.csv"
+DEFAULT_WEIGHTS = Path(__file__).with_name("data") / "match_weights.json"
 
 PERSON_COLUMNS = (
     "record_id",
@@ -60,6 +61,71 @@ MATCHED, POSSIBLE = "matched", "possible"
 # --------------------------------------------------------------------------
 # Settings
 # --------------------------------------------------------------------------
+
+
+# Comparison levels of each field in the weights file, strongest last; "missing" always scores 0.
+WEIGHT_LEVELS: dict[str, tuple[str, ...]] = {
+    "forename": ("missing", "different", "similar", "close", "alias", "exact"),
+    "surname": ("missing", "different", "similar", "close", "alias", "exact"),
+    "date_of_birth": ("missing", "different", "one_digit", "transposed", "exact"),
+    "postcode": ("missing", "different", "district", "sector", "full"),
+    "gender": ("missing", "different", "agree"),
+}
+
+
+def _probability(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{where}: expected a probability in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _weights_from_table(table: Mapping[str, Any], source: str = "match weights") -> dict[str, Any]:
+    """log2(m/u) per level from an m/u table ({field: {level: {m, u}}, "swap": {m, u}}), validated.
+
+    Each field's m and u must each sum to 1 over its levels (they are distributions over the
+    levels among matches and non-matches). The swap penalty is max(0, -log2(m/u)) of "swap".
+    """
+    weights: dict[str, Any] = {}
+    for name, levels in WEIGHT_LEVELS.items():
+        given = table.get(name)
+        if not isinstance(given, Mapping) or set(given) != set(levels):
+            found = sorted(given) if isinstance(given, Mapping) else given
+            raise ValueError(f"{source}: {name} needs levels {list(levels)}, got {found}")
+        m = {lvl: _probability(given[lvl].get("m") if isinstance(given[lvl], Mapping) else None,
+                               f"{source}: {name}.{lvl}.m") for lvl in levels}
+        u = {lvl: _probability(given[lvl].get("u"), f"{source}: {name}.{lvl}.u") for lvl in levels}
+        for label, dist in (("m", m), ("u", u)):
+            if abs(sum(dist.values()) - 1.0) > 1e-3:
+                raise ValueError(f"{source}: {name} {label} sums to {sum(dist.values()):.4f}, not 1")
+        weights[name] = {lvl: round(float(np.log2(m[lvl] / u[lvl])), 2) for lvl in levels if lvl != "missing"}
+    swap = table.get("swap")
+    if not isinstance(swap, Mapping):
+        raise ValueError(f"{source}: swap needs m and u")
+    m_swap = _probability(swap.get("m"), f"{source}: swap.m")
+    u_swap = _probability(swap.get("u"), f"{source}: swap.u")
+    weights["swap_penalty"] = round(max(0.0, -float(np.log2(m_swap / u_swap))), 2)
+    return weights
+
+
+@lru_cache(maxsize=4)
+def _fitted(path: str = str(DEFAULT_WEIGHTS)) -> dict[str, Any]:
+    """The fitted weights and threshold from ``transforms/data/match_weights.json``, validated.
+
+    Written by ``python -m bench.fit_matching_weights`` (labelled generator, training seed; see
+    docs/matching.md). A missing or malformed file fails loudly naming the file.
+    """
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    if not isinstance(document, Mapping) or not isinstance(document.get("levels"), Mapping):
+        raise ValueError(f"{path}: expected an object with 'levels'")
+    weights = _weights_from_table({**document["levels"], "swap": document.get("swap")}, path)
+    threshold = document.get("match_threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise ValueError(f"{path}: match_threshold must be a number, got {threshold!r}")
+    weights["match_threshold"] = float(threshold)
+    return weights
 
 
 @dataclass(frozen=True)
@@ -82,53 +148,65 @@ class NameWeights:
 class DateWeights:
     """log2(m/u) weights for date of birth; missing scores 0.
 
-    ``one_digit`` is low on purpose: about 45 of the ~2,900 dates a 10-17 year
-    old can have are "one digit off" a given date (same month, or one typed
-    digit), so two different children with the same common name land there
-    far more often than on the one transposed date.
+    ``one_digit``: exactly one digit of YYYYMMDD differs, or two neighbouring
+    digits are exchanged (2009-03-12 typed 2009-03-21).
     """
 
-    exact: float = 9.0
-    transposed: float = 6.0
-    one_digit: float = 3.0
-    different: float = -7.0
+    exact: float
+    transposed: float
+    one_digit: float
+    different: float
 
 
 @dataclass(frozen=True)
 class PostcodeWeights:
     """log2(m/u) weights for postcode; missing (or unparseable, e.g. "NFA") scores 0.
 
-    ``full`` and ``sector`` stay low because twins and siblings share a home.
-    ``different`` -4.0 and ``district`` 0.0 are the log2(m/u) estimated on a
-    labelled generator population (seed 5, 20k x 20k; moves 5%): a namesake in
-    the same district but another street is no evidence of a match. Children in
-    care move more often than that; a moved child with everything else exact
-    still scores 19.5 and matches.
+    ``full`` and ``sector`` are estimated among blocked candidate pairs, which
+    hold the twins and siblings who share a home, so they are far lower than
+    the chance agreement of two random children's postcodes would suggest.
     """
 
-    full: float = 5.0
-    sector: float = 3.0
-    district: float = 0.0
-    different: float = -4.0
+    full: float
+    sector: float
+    district: float
+    different: float
 
 
 @dataclass(frozen=True)
 class GenderWeights:
     """log2(m/u) weights for gender; missing scores 0."""
 
-    agree: float = 0.5
-    different: float = -3.0
+    agree: float
+    different: float
 
 
 def _forename_weights() -> NameWeights:
-    # `different` and `similar` are deliberately harsh: twins share surname,
-    # date of birth, postcode and usually gender, and only the forename tells
-    # them apart, sometimes by little (Jack/Jake).
-    return NameWeights(exact=7.0, alias=6.0, close=5.0, similar=-5.0, different=-9.0)
+    return NameWeights(**_fitted()["forename"])
 
 
 def _surname_weights() -> NameWeights:
-    return NameWeights(exact=7.0, alias=6.0, close=5.0, similar=1.0, different=-6.0)
+    return NameWeights(**_fitted()["surname"])
+
+
+def _date_weights() -> DateWeights:
+    return DateWeights(**_fitted()["date_of_birth"])
+
+
+def _postcode_weights() -> PostcodeWeights:
+    return PostcodeWeights(**_fitted()["postcode"])
+
+
+def _gender_weights() -> GenderWeights:
+    return GenderWeights(**_fitted()["gender"])
+
+
+def _fitted_threshold() -> float:
+    return float(_fitted()["match_threshold"])
+
+
+def _fitted_swap_penalty() -> float:
+    return float(_fitted()["swap_penalty"])
 
 
 @dataclass(frozen=True)
@@ -137,24 +215,30 @@ class MatchSettings:
 
     Score = sum of the field weights (log2 m/u; a missing value scores 0).
     A pair whose names are swapped is scored on the crossed comparison less
-    ``swap_penalty``. Defaults, with the cases they were chosen for:
+    ``swap_penalty``. The field weights, ``swap_penalty`` and
+    ``match_threshold`` default to the values fitted from labelled data in
+    ``transforms/data/match_weights.json`` (written by
+    ``python -m bench.fit_matching_weights``: training seed 5 of the labelled
+    generator, never the benchmark seed; see docs/matching.md). The worked
+    cases below use those fitted weights (no name-frequency adjustment):
 
-    - ``match_threshold`` 17.0: one corruption on a name or date of birth plus a
-      missing postcode still matches (surname typo 21.5, nickname with
-      transposed date 19.5, one-digit-off date 17.5); twins never do (Olivia
-      vs Emily with everything else equal = 12.5; Jack vs Jake = 16.5). A
-      one-digit-off date plus another slip and no postcode (15.5) is only
-      ``possible``: an unreviewed false match is worse than a reviewed true
-      one.
-    - ``possible_threshold`` 10.0: puts a wrong date of birth or an unknown
-      preferred forename (12.5) in front of a reviewer. A lone twin scores the
-      same, so it is shown for review too, never matched. Unrelated children
-      sharing a date of birth score about -6.
+    - ``match_threshold`` (fitted: 17.25): the highest-F1 threshold on the
+      training population among those meeting precision >= 0.995 and recall
+      >= 0.98 there. A surname typo with no postcode scores 22.7, a nickname
+      with a transposed date and no postcode 18.2: matched. A one-digit-off
+      date with no postcode (14.5) or swapped names with a slipped date and
+      another street (10.2) are only ``possible``. Twins do not match: a
+      different or merely similar forename (Olivia/Emily, Jack/Jake) with
+      everything else equal scores 17.15 (a thin margin, see docs/matching.md).
+    - ``possible_threshold`` 9.5 (set by hand): puts a wrong date of birth
+      (11.4) or an unknown preferred forename with no postcode (11.2) in front
+      of a reviewer, and a lone twin (17.15) too, never matched. Unrelated
+      children sharing a date of birth and gender score about -0.8.
     - ``ambiguity_margin`` 2.0 (a likelihood ratio of 4): duplicate caseload
       rows or a forename-less record next to twins become ``possible``.
     - ``identifier_conflict_threshold`` 0.0: a referral-ref/PNC match whose
-      personal details score below this (e.g. forename and surname both
-      different) is downgraded to ``possible``: a mistyped reference must not
+      personal details score below this (a likelihood ratio under 1: e.g.
+      forename and surname both different) is downgraded to ``possible``: a mistyped reference must not
       hide a non-engager. ``None`` trusts identifiers unconditionally.
     - ``jw_close`` 0.92 / ``jw_similar`` 0.85: Jaro-Winkler levels. A single
       slip (one insertion, deletion, substitution or adjacent transposition)
@@ -179,15 +263,15 @@ class MatchSettings:
     - ``nickname_path``: CSV ``name,canonical`` (the packaged table by default).
     """
 
-    match_threshold: float = 17.5
-    possible_threshold: float = 10.0
+    match_threshold: float = field(default_factory=_fitted_threshold)
+    possible_threshold: float = 9.5
     ambiguity_margin: float = 2.0
     forename: NameWeights = field(default_factory=_forename_weights)
     surname: NameWeights = field(default_factory=_surname_weights)
-    date_of_birth: DateWeights = field(default_factory=DateWeights)
-    postcode: PostcodeWeights = field(default_factory=PostcodeWeights)
-    gender: GenderWeights = field(default_factory=GenderWeights)
-    swap_penalty: float = 1.0
+    date_of_birth: DateWeights = field(default_factory=_date_weights)
+    postcode: PostcodeWeights = field(default_factory=_postcode_weights)
+    gender: GenderWeights = field(default_factory=_gender_weights)
+    swap_penalty: float = field(default_factory=_fitted_swap_penalty)
     jw_close: float = 0.92
     jw_similar: float = 0.85
     identifier_conflict_threshold: float | None = 0.0
@@ -935,8 +1019,8 @@ def _candidate_pairs(
 
 def _date_levels(a: np.ndarray, b: np.ndarray, a_transposed: np.ndarray) -> np.ndarray:
     """YYYYMMDD ints (0 = missing). One digit off = exactly one differing
-    character in YYYYMMDD (a slipped key), two neighbouring characters
-    exchanged (2009-03-12 typed 2009-03-21), or the same year and month."""
+    character in YYYYMMDD (a slipped key) or two neighbouring characters
+    exchanged (2009-03-12 typed 2009-03-21)."""
     present = (a > 0) & (b > 0)
     da = [(a // 10**k) % 10 for k in range(8)]
     db = [(b // 10**k) % 10 for k in range(8)]
@@ -944,7 +1028,7 @@ def _date_levels(a: np.ndarray, b: np.ndarray, a_transposed: np.ndarray) -> np.n
     exchanged = np.zeros(len(a), dtype=bool)
     for k in range(7):
         exchanged |= (da[k] == db[k + 1]) & (da[k + 1] == db[k]) & (da[k] != da[k + 1])
-    one_digit = (differing_digits == 1) | ((differing_digits == 2) & exchanged) | (a // 100 == b // 100)
+    one_digit = (differing_digits == 1) | ((differing_digits == 2) & exchanged)
     return np.select(
         [~present, a == b, a_transposed == b, one_digit],
         [D_MISSING, D_EXACT, D_TRANSPOSED, D_ONE_DIGIT],
