@@ -10,6 +10,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from connectors import state_db as db
@@ -31,6 +33,7 @@ from transforms.escalation import plan_escalations
 from transforms.matching import match_people
 from transforms.review import ReviewError, apply_reviews, latest_decisions, read_match_reviews
 from transforms.stops import validate_stops as split_stops
+from transforms.text import arrow_text
 from transforms.validation import BatchRejected, SplitBatch, describe_reasons
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ WATERMARK = "records_system.last_modified"
 # json.dumps(reasons, default=str) and json.dumps(record, ensure_ascii=False), made once
 _REASONS_JSON = json.JSONEncoder(default=str).encode
 _RECORD_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_TEXT = json.encoder.encode_basestring  # a str as _RECORD_JSON writes it (ensure_ascii=False)
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters that text escapes; any other stands as itself
 
 
 class ReconciliationError(RuntimeError):
@@ -78,10 +83,37 @@ def _quarantine_rows(batch: SplitBatch, source: str, key: pd.Series, run: Nightl
     columns = [c for c in held.columns if c != "reasons"]
     keys = [str(k) for k in key.loc[held.index].tolist()]
     return [{"source": source, "source_key": k, "status": "held",
-             "reasons": _REASONS_JSON(reasons), "record": _RECORD_JSON(dict(zip(columns, values))),
+             "reasons": _REASONS_JSON(reasons), "record": record,
              "first_run_id": run.run_id, "run_id": run.run_id}
-            for k, reasons, *values in zip(keys, held["reasons"].tolist(),
-                                           *(_text_or_none(held[c]) for c in columns))]
+            for k, reasons, record in zip(keys, held["reasons"].tolist(), _records_json(held, columns))]
+
+
+def _records_json(held: pd.DataFrame, columns: list) -> list[str]:
+    """`_RECORD_JSON(dict(zip(columns, values)))` for each row's values as text, the same text, built
+    a column at a time: '{"name": "value", "other": null}'."""
+    if not columns or not all(isinstance(c, str) for c in columns) or len(set(columns)) < len(columns):
+        return [_RECORD_JSON(dict(zip(columns, values)))
+                for values in zip(*(_text_or_none(held[c]) for c in columns))] if columns else ["{}"] * len(held)
+    parts: list = []
+    for i, name in enumerate(columns):
+        parts.append(_large(("{" if i == 0 else ", ") + _JSON_TEXT(name) + ": "))
+        strings = arrow_text(held[name])
+        if strings is not None and not pc.any(pc.match_substring_regex(strings, _JSON_ESCAPED)).as_py():
+            # nothing to escape: the text in quotes, null when missing
+            parts.append(pc.fill_null(pc.binary_join_element_wise(
+                _large('"'), strings.combine_chunks().cast(pa.large_string()), _large('"'), _large("")),
+                _large("null")))
+        else:
+            parts.append(pa.array(["null" if v is None else _JSON_TEXT(v) for v in _text_or_none(held[name])],
+                                  type=pa.large_string()))
+    parts.append(_large("}"))
+    if len(held) == 0:
+        return []
+    return pc.binary_join_element_wise(*parts, _large("")).to_pylist()
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
 
 
 def _text_or_none(values: pd.Series) -> list[str | None]:

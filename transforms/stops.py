@@ -6,11 +6,12 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.config import OPTIONAL_STOP_FIELDS, SchemeConfig
 from schemas.stop import stop_schema
-from transforms.text import clean_text, map_codes, normalise_pnc_ids, normalise_postcodes
-from transforms.validation import SplitBatch, contract_failures, parse_failures, split_batch
+from transforms.text import arrow_text, clean_text, map_codes, normalise_pnc_ids, normalise_postcodes
+from transforms.validation import SplitBatch, contract_failures, keep_rows, parse_failures, split_batch
 
 TEXT_FIELDS = ("stop_ref", "area", "person_id", "forename", "surname", "gender", "search_type",
                "age_range", "legislation", "object_of_search", "outcome", "quantity_unit",
@@ -34,11 +35,10 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
     cleaned = {"stop_ref": typed["stop_ref"]}
     for field in ("stop_time", "last_modified"):
         source = cleaned[field] = clean_text(raw[field])
-        typed[field] = pd.to_datetime(source, utc=True, errors="coerce", format="ISO8601").astype(
-            "datetime64[us, UTC]")
+        typed[field] = read_times(source, utc=True)
         failures.append(parse_failures(source, typed[field], field, "not a date-time"))
     dob = clean_text(raw["date_of_birth"])
-    typed["date_of_birth"] = pd.to_datetime(dob, errors="coerce", format="ISO8601").astype("datetime64[us]")
+    typed["date_of_birth"] = read_times(dob, utc=False)
     failures.append(parse_failures(dob, typed["date_of_birth"], "date_of_birth", "not a date"))
     quantity = clean_text(raw["quantity"])
     typed["quantity"], too_precise = _quantities(quantity)
@@ -53,6 +53,49 @@ def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataF
         failures.append(pd.DataFrame({"row": raw.index[missing], "field": field,
                                       "check": "required value is blank", "value": None}))
     return typed, pd.concat([f for f in failures if not f.empty] or [failures[0]], ignore_index=True)
+
+
+#: The forms the connector writes (UTC ISO 8601 to the second; dates): one of each, and its suffix.
+_PLAIN = {True: ("2000-01-01T00:00:00+00:00", "+00:00"), False: ("2000-01-01", "")}
+
+
+def read_times(text: pd.Series, utc: bool) -> pd.Series:
+    """`pd.to_datetime(text, utc=utc, errors="coerce", format="ISO8601")` in microseconds.
+
+    Values of the plain form's length (and suffix) are read by Arrow's cast, in bulk: it accepts
+    only ISO 8601, and what it accepts it reads as pandas does (tests/test_vectorised_checks.py);
+    an impossible day (2026-02-30) makes it refuse, and then pandas reads the whole column. Every
+    other value is read by pandas, with one plain value beside it so that a mix of zoned and
+    unzoned values fails as it does when pandas reads the whole column."""
+    dtype = "datetime64[us, UTC]" if utc else "datetime64[us]"
+
+    def by_pandas(values: pd.Series) -> pd.Series:
+        return pd.to_datetime(values, utc=utc, errors="coerce", format="ISO8601").astype(dtype)
+
+    strings = arrow_text(text)
+    if strings is None:
+        return by_pandas(text)
+    sample, suffix = _PLAIN[utc]
+    plain = pc.equal(pc.binary_length(strings), len(sample))
+    if suffix:
+        plain = pc.and_(plain, pc.ends_with(strings, suffix))
+    plain = pc.fill_null(plain, False)
+    try:
+        read = pc.cast(pc.if_else(plain, strings, sample), pa.timestamp("us", tz="UTC" if utc else None))
+    except pa.ArrowInvalid:
+        return by_pandas(text)
+    times = read.to_numpy()  # datetime64[us], UTC for zoned values
+    others = ~plain.to_numpy()
+    if others.any():
+        times = times.copy()
+        times[others] = np.datetime64("NaT")
+        given = others & text.notna().to_numpy()
+        if given.any():
+            rest = by_pandas(pd.concat([pd.Series([sample], dtype=text.dtype), text[given]],
+                                       ignore_index=True)).iloc[1:]
+            times[given] = (rest.dt.tz_localize(None) if utc else rest).to_numpy()
+    out = pd.Series(times, index=text.index, name=text.name, copy=False)
+    return (out.dt.tz_localize("UTC") if utc else out).astype(dtype)
 
 
 QUANTITY_PLACES = 3
@@ -92,5 +135,5 @@ def validate_stops(raw: pd.DataFrame, config: SchemeConfig) -> SplitBatch:
     unreadable = pd.Index(failures["row"].unique())
     # Contract checks run on readable rows only: an unreadable value has already said why.
     # (not kept once checked: holding a second million-row frame through the split costs time)
-    checked = contract_failures(typed.loc[~typed.index.isin(unreadable)], stop_schema(config))
+    checked = contract_failures(keep_rows(typed, ~typed.index.isin(unreadable)), stop_schema(config))
     return split_batch(raw, typed, pd.concat([failures, checked], ignore_index=True))

@@ -1,15 +1,21 @@
 """Split a batch into valid rows and quarantined rows, each with the reasons a person can act on.
 
 Two kinds of failure are merged per row: values that could not be read as their type (found while
-typing the raw strings) and contract checks that failed (pandera, lazily, so all are collected).
+typing the raw strings) and contract checks that failed (the pandera contract's checks, every one
+run and every failure collected, as pandera's lazy validation collects them).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.backends.utils import convert_uniquesettings
+from pandera.engines import pandas_engine
+import pyarrow
+import pyarrow.compute as pc
 
 FAILURE_COLUMNS = ["row", "field", "check", "value"]
 
@@ -40,6 +46,22 @@ def parse_failures(raw: pd.Series, parsed: pd.Series, field: str, check: str) ->
 def contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """Every failed check of the contract, one row per (row, field, check).
 
+    The contract's own checks are run a column at a time and only the failing rows are collected:
+    the same failures as pandera's lazy validation (tests/test_vectorised_checks.py), without
+    pandera writing each failed value into an error message nobody reads. A contract or a frame
+    that pandera must handle itself (a missing column, a wrong type, a check that raises, options
+    the fast form does not follow) goes through pandera's validation."""
+    if _checkable_by_columns(typed, schema):
+        try:
+            return _failures_by_columns(typed, schema)
+        except Exception:  # noqa: BLE001 - pandera reports the check that raised, as a whole
+            pass
+    return pandera_contract_failures(typed, schema)
+
+
+def pandera_contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """`contract_failures` by pandera's lazy validation, failure cases and all.
+
     The frame is checked as it is (no copy): it must not need coercing, which the contracts
     checked here never do (coerce=False), so nothing in it changes."""
     try:
@@ -64,6 +86,80 @@ def contract_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Dat
         "value": cases["failure_case"].astype(str).where(~frame_level, None).to_numpy(),
     }, columns=FAILURE_COLUMNS)
     return out.drop_duplicates(["row", "field", "check"]).reset_index(drop=True)
+
+
+def _checkable_by_columns(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    """The contract uses only what `_failures_by_columns` follows, and the frame has its columns
+    with their types (anything else is a whole-batch problem for pandera to name)."""
+    if (schema.unique or schema.index is not None or schema.parsers or schema.coerce or schema.ordered
+            or schema.strict or not typed.columns.is_unique or not typed.index.is_unique):
+        return False
+    for name, column in schema.columns.items():
+        if (column.regex or column.parsers or column.coerce or column.default is not None
+                or name not in typed.columns):
+            return False
+        if column.dtype is not None:
+            # a bool for the column, or one per value (a "str" column holds only strings)
+            same = column.dtype.check(pandas_engine.Engine.dtype(typed[name].dtype), typed[name])
+            if not np.all(same):
+                return False
+    checks = [c for column in schema.columns.values() for c in column.checks] + list(schema.checks)
+    return all(c.groupby is None and not c.raise_warning and c.n_failure_cases is None for c in checks)
+
+
+def _failures_by_columns(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    parts = []
+
+    def failed(rows: np.ndarray, field: str | None, check: str, values: pd.Series | None) -> None:
+        if rows.any():
+            parts.append(pd.DataFrame({
+                "row": typed.index[rows].astype("int64"), "field": field, "check": readable_check(check),
+                "value": None if values is None else values[rows].astype(object).astype(str).to_numpy()}))
+
+    for name, column in schema.columns.items():
+        values = typed[name]
+        missing = values.isna().to_numpy()
+        if not column.nullable:
+            failed(missing, name, "not_nullable", values)
+        if column.unique:
+            keep = convert_uniquesettings(column.report_duplicates)
+            failed(values.duplicated(keep=keep).to_numpy() & ~missing, name, "field_uniqueness", values)
+        for check in column.checks:
+            # with ignore_na pandera checks the values that are there, and a blank passes
+            checked = ~missing if check.ignore_na and missing.any() else None
+            passed = _passed(check(values).check_output, values.index, checked)
+            failed(~passed, name, _check_name(check), values)
+    all_missing = None
+    for check in schema.checks:
+        passed = _passed(check(typed).check_output, typed.index)
+        if check.ignore_na:
+            if all_missing is None:
+                all_missing = typed.isna().all(axis="columns").to_numpy()
+            passed = passed | all_missing
+        failed(~passed, None, _check_name(check), None)
+    if not parts:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    every = pd.concat(parts, ignore_index=True)
+    out = pd.DataFrame({c: every[c].to_numpy() for c in FAILURE_COLUMNS}, columns=FAILURE_COLUMNS)  # as pandera's
+    return out.drop_duplicates(["row", "field", "check"]).reset_index(drop=True)
+
+
+def _passed(output, index: pd.Index, checked: np.ndarray | None = None) -> np.ndarray:
+    """Whether each row passed; `checked`: the rows given to the check (others pass)."""
+    given = index if checked is None else index[checked]
+    if not isinstance(output, pd.Series) or not output.index.equals(given):
+        raise TypeError("a check that does not answer for each row")  # pandera's way instead
+    answers = output.fillna(False).to_numpy(dtype=bool)
+    if checked is None:
+        return answers
+    passed = np.ones(len(index), dtype=bool)
+    passed[checked] = answers
+    return passed
+
+
+def _check_name(check: pa.Check) -> str:
+    """The name pandera reports a failed check by."""
+    return str(check.error if check.error is not None else check.name if check.name is not None else check)
 
 
 _BUILTIN_CHECKS = (  # pandera's built-in check names, as a person would say them
@@ -104,13 +200,42 @@ def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) 
     bad_rows = pd.Index(failures["row"].unique())
     # Only the failures (the bad rows) are touched one by one; the valid rows never are.
     fields = [c for c in failures.columns if c != "row"]
-    reasons: dict = {}
-    for row, *values in zip(failures["row"].tolist(), *(_python_values(failures[c]) for c in fields)):
-        reasons.setdefault(row, []).append(dict(zip(fields, values)))
+    columns = [_python_values(failures[c]) for c in fields]
+    if fields == ["field", "check", "value"]:
+        entries = [{"field": f, "check": c, "value": v} for f, c, v in zip(*columns)]
+    else:
+        entries = [dict(zip(fields, values)) for values in zip(*columns)]
+    # the failures are in row order: each bad row's reasons are one run of them
+    rows = failures["row"].to_numpy()
+    starts = [0, *(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), len(rows)] if len(rows) else [0]
+    reasons = {row: entries[a:b] for row, a, b in zip(rows[starts[:-1]].tolist(), starts[:-1], starts[1:])}
     quarantined = raw.loc[raw.index.isin(bad_rows)].copy()
     quarantined["reasons"] = [reasons[i] for i in quarantined.index]
-    valid = typed.loc[~typed.index.isin(bad_rows)]  # a new frame already (copy-on-write)
+    valid = keep_rows(typed, ~typed.index.isin(bad_rows))
     return SplitBatch(valid=valid, quarantined=quarantined, failures=failures.reset_index(drop=True))
+
+
+def keep_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """`frame.loc[keep]` (a boolean mask), a column at a time: Arrow columns through Arrow's filter,
+    which copies the kept values once (pandas' own take goes through row numbers)."""
+    if keep.all():
+        return frame.copy(deep=False)
+    if not frame.columns.is_unique or isinstance(frame.columns, pd.MultiIndex):
+        return frame.loc[keep]
+    mask, index = pyarrow.array(keep), frame.index[keep]
+    columns = {}
+    for name in frame.columns:
+        values = frame[name].array
+        if isinstance(values, pd.arrays.ArrowStringArray):
+            kept = type(values)(pc.filter(values._pa_array, mask), dtype=values.dtype)
+        elif isinstance(values, pd.arrays.ArrowExtensionArray):
+            kept = type(values)(pc.filter(values._pa_array, mask))
+        else:
+            kept = values[keep]
+        columns[name] = pd.Series(kept, index=index, dtype=values.dtype, copy=False)
+    out = pd.DataFrame(columns, index=index, columns=frame.columns, copy=False)
+    out.columns.name = frame.columns.name
+    return out
 
 
 def _python_values(values: pd.Series) -> list:
