@@ -111,6 +111,11 @@ class NightlyRun:
                    window_end=datetime.fromisoformat(data["window_end"]),
                    staging_dir=staging_location(data["staging_dir"]), reports_dir=Path(data["reports_dir"]))
 
+    @property
+    def review_rejections(self) -> Path:
+        """Why tonight's match review files were set aside, kept for the analysts' report."""
+        return self.reports_dir / "match_reviews_rejected.txt"
+
     def staged(self, name: str) -> StagedPath:
         path = self.staging_dir / name
         if is_local(path):  # object stores have no folders to make

@@ -203,9 +203,8 @@ def send_review_report(res: Resources, run: NightlyRun, *, held: bool = False) -
     """The analysts' report of possible matches (and review files set aside tonight), emailed once
     per night when there is something to review, always kept on disk; a disclosure, logged with ids.
     """
-    from pipeline.steps import REVIEW_REJECTIONS
     pairs = possible_matches(res, run.night)
-    rejections = run.reports_dir / REVIEW_REJECTIONS
+    rejections = run.review_rejections
     rejected = rejections.read_text(encoding="utf-8").splitlines() if rejections.exists() else []
     report = build_match_review_report(pairs, night=run.night, subject_template=res.config.report.review_subject,
                                        rejected_files=rejected)

@@ -678,9 +678,6 @@ def _store_match_reviews(res: Resources, conn, reviews: pd.DataFrame) -> None:
     res.state.upsert(conn, db.match_reviews, rows)
 
 
-REVIEW_REJECTIONS = "match_reviews_rejected.txt"  # in the night's reports folder: for the analysts' report
-
-
 def _import_review_files(res: Resources, run: NightlyRun) -> dict[str, int]:
     """Analysts' match review files from ``<data_dir>/match_reviews/``; the reasons a file was set
     aside are kept for the night's analysts' report (a re-run keeps the first run's)."""
@@ -689,7 +686,7 @@ def _import_review_files(res: Resources, run: NightlyRun) -> dict[str, int]:
                                     lambda conn, reviews: _store_match_reviews(res, conn, reviews), rejected)
     if rejected:
         run.reports_dir.mkdir(parents=True, exist_ok=True)
-        path = run.reports_dir / REVIEW_REJECTIONS
+        path = run.review_rejections
         before = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
         path.write_text("".join(f"{m}\n" for m in dict.fromkeys(before + rejected)), encoding="utf-8")
     return counts
