@@ -284,3 +284,23 @@ def test_ethnicity_is_extracted_only_when_mapped(source):
         start, end, end)), ignore_index=True)
     assert rows[["stop_ref", "self_defined_ethnicity", "officer_defined_ethnicity"]].values.tolist() == [
         [ref, "White - Irish", "White"]]
+
+
+@pytest.mark.parametrize("source", ["sqlite"], indirect=True)
+def test_sqlite_times_written_with_t_and_fractions_keep_every_edge(source):
+    """SQLite compares times as text: a 'T' sorts after a space, so '2026-06-10T09:00' is 'after'
+    '2026-06-10 10:00'. The widened SQL window and the exact filter in UTC keep every edge right."""
+    start, end = night_window(datetime(2026, 6, 10).date(), "Europe/London")  # 23:00 UTC edges
+    since = datetime(2026, 6, 10, 11, 0, tzinfo=UTC)                             # 12:00 local
+    inside = source.add("2026-06-10T00:00:00")                          # local midnight = start: in
+    source.add("2026-06-11T00:00:00")                                   # end: out
+    source.add("2026-06-09T23:59:59.999")                               # just before the start: out
+    last = source.add("2026-06-10T23:59:59.5")                          # just before the end: in
+    late = source.add("2026-06-01T12:00:00", "2026-06-10T12:00:00")     # edited at the watermark: in
+    source.add("2026-06-01T12:00:00", "2026-06-10T11:59:59")            # edited before it: out
+    source.add("2026-06-01T12:00:00", "2026-06-11T00:00:00.001")        # edited after the end: out
+    rows = source.rows(start, end, since)
+    assert sorted(rows["stop_ref"]) == sorted([inside, last, late])
+    times = dict(zip(rows["stop_ref"], pd.to_datetime(rows["stop_time"], format="ISO8601", utc=True)))
+    assert times[inside] == pd.Timestamp("2026-06-09T23:00:00", tz="UTC")
+    assert times[last] == pd.Timestamp("2026-06-10T22:59:59.5", tz="UTC")
