@@ -2,7 +2,7 @@
 # Installs the system packages diversion-sync needs (ODBC manager and drivers, OpenSSH server).
 # As root it uses apt-get; otherwise it names what to install and stops.
 set -euo pipefail
-PACKAGES=(unixodbc odbc-postgresql libsqliteodbc openssh-server chromium docker-compose)  # docker-compose: offline check of docker-compose.yml
+PACKAGES=(unixodbc odbc-postgresql libsqliteodbc openssh-server passwd chromium docker-compose)  # passwd: useradd for the per-YOT accounts in tests; docker-compose: offline check of docker-compose.yml
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
