@@ -60,7 +60,7 @@ def run() -> str:
     from schemas.config import load_config
     from schemas.stop import stop_schema
     from transforms.stops import type_stop_records, validate_stops
-    from transforms.validation import contract_failures, split_batch
+    from transforms.validation import contract_failures, keep_rows, split_batch
     n = n_rows(1_000_000)
     config = load_config()
     schema = stop_schema(config)
@@ -84,7 +84,7 @@ def run() -> str:
     typing_s, (typed, failures) = _median(lambda: type_stop_records(raw, config))
     unreadable = pd.Index(failures["row"].unique())
     contract_s, checked = _median(
-        lambda: contract_failures(typed.loc[~typed.index.isin(unreadable)], schema))
+        lambda: contract_failures(keep_rows(typed, ~typed.index.isin(unreadable)), schema))
     every = pd.concat([failures, checked], ignore_index=True)
     split_s, batch = _median(lambda: split_batch(raw, typed, every))
     quarantine_s, _ = _median(lambda: _quarantine_rows(batch, RECORDS_SOURCE, raw["stop_ref"], run_))

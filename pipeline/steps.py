@@ -91,9 +91,11 @@ def _quarantine_rows(batch: SplitBatch, source: str, key: pd.Series, run: Nightl
 def _records_json(held: pd.DataFrame, columns: list) -> list[str]:
     """`_RECORD_JSON(dict(zip(columns, values)))` for each row's values as text, the same text, built
     a column at a time: '{"name": "value", "other": null}'."""
+    if len(held) == 0:
+        return []
     if not columns or not all(isinstance(c, str) for c in columns) or len(set(columns)) < len(columns):
-        return [_RECORD_JSON(dict(zip(columns, values)))
-                for values in zip(*(_text_or_none(held[c]) for c in columns))] if columns else ["{}"] * len(held)
+        rows = zip(*(_text_or_none(held[c]) for c in columns)) if columns else [()] * len(held)
+        return [_RECORD_JSON(dict(zip(columns, values))) for values in rows]
     parts: list = []
     for i, name in enumerate(columns):
         parts.append(_large(("{" if i == 0 else ", ") + _JSON_TEXT(name) + ": "))
@@ -107,8 +109,6 @@ def _records_json(held: pd.DataFrame, columns: list) -> list[str]:
             parts.append(pa.array(["null" if v is None else _JSON_TEXT(v) for v in _text_or_none(held[name])],
                                   type=pa.large_string()))
     parts.append(_large("}"))
-    if len(held) == 0:
-        return []
     return pc.binary_join_element_wise(*parts, _large("")).to_pylist()
 
 

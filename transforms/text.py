@@ -20,7 +20,7 @@ _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # the "str" dtype
 def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
     """The Arrow strings behind a "str" column (no copy); None for any other column."""
     if values.dtype == _TEXT and isinstance(values.array, pd.arrays.ArrowStringArray):
-        return values.array._pa_array
+        return values.array.__arrow_array__()  # the Arrow array protocol: the array itself
     return None
 
 
@@ -86,9 +86,8 @@ def map_codes(values: pd.Series, mapping: dict[str, str]) -> pd.Series:
     return map_values(clean_text(values).str.lower(), mapping).astype("str")
 
 
-def map_values(values: pd.Series, mapping: dict, factorized: tuple | None = None) -> pd.Series:
-    """`values.map(mapping)`, looking each distinct value up once (columns of codes repeat);
-    `factorized`: `pd.factorize(values)` when already made (more than one mapping of a column)."""
-    codes, distinct = pd.factorize(values) if factorized is None else factorized  # -1: missing
+def map_values(values: pd.Series, mapping: dict) -> pd.Series:
+    """`values.map(mapping)`, looking each distinct value up once (columns of codes repeat)."""
+    codes, distinct = pd.factorize(values)  # -1 for a missing value: reindexed to missing
     return (pd.Series(distinct, dtype=values.dtype).map(mapping).reindex(codes)
             .set_axis(values.index).rename(values.name))

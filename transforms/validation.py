@@ -227,9 +227,9 @@ def keep_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     for name in frame.columns:
         values = frame[name].array
         if isinstance(values, pd.arrays.ArrowStringArray):
-            kept = type(values)(pc.filter(values._pa_array, mask), dtype=values.dtype)
+            kept = type(values)(pc.filter(values.__arrow_array__(), mask), dtype=values.dtype)
         elif isinstance(values, pd.arrays.ArrowExtensionArray):
-            kept = type(values)(pc.filter(values._pa_array, mask))
+            kept = type(values)(pc.filter(values.__arrow_array__(), mask))
         else:
             kept = values[keep]
         columns[name] = pd.Series(kept, index=index, dtype=values.dtype, copy=False)
