@@ -128,17 +128,29 @@ class PrivateSshd:
         drops each open SFTP session while the server keeps listening. Returns how many died."""
         if self._process is None:
             return 0
-        try:
-            listener = int(self.pid_path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            listener = self._process.pid
-        doomed = _descendants(listener)
+        doomed = self._sessions()
         for pid in doomed:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         return len(doomed)
+
+    def wait_for_sessions_to_end(self, timeout: float = 30.0) -> None:
+        """Block until no per-connection process is left. A client that gave up does not mean the
+        server has: sshd may still be writing what it had already received."""
+        deadline = time.monotonic() + timeout
+        while self._process is not None and self._sessions():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sshd sessions still open after {timeout} s: {self._sessions()}")
+            time.sleep(0.05)
+
+    def _sessions(self) -> list[int]:
+        try:
+            listener = int(self.pid_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            listener = self._process.pid
+        return _descendants(listener)
 
     def stop(self) -> None:
         if self._process is not None:

@@ -556,6 +556,7 @@ def test_an_upload_cut_off_on_its_last_attempt_is_resumed_by_the_next_run(sshd, 
             deliver_file(lambda: open_sftp(endpoint), yot_id="reading", inbox_dir=str(inbox),
                          name=source.name, source=source, attempts=2, backoff_seconds=0.05)
     assert proxy.faults == 2 and seen == []  # never under its final name
+    sshd.wait_for_sessions_to_end()  # the server may still be writing what reached it before the cut
     (left,) = inbox.iterdir()
     kept = left.stat().st_size
     assert left.name == source.name + ".part" and 4 * 1024 * 1024 < kept < size  # the second resumed too
