@@ -4,7 +4,7 @@
 pipeline's validation-and-quarantine step as the nightly run does it, all but the database write:
 typing the raw strings, the stop contract (pandera, lazily, on the readable rows), the split into
 valid and quarantined rows (transforms/stops.py `validate_stops`) and the quarantine table's rows
-(pipeline/steps.py `_quarantine_rows`). In the same run: pandera's bare `validate(lazy=True)` of
+(transforms/quarantine_records.py `quarantine_rows`). In the same run: pandera's bare `validate(lazy=True)` of
 the same typed frame, and reading the same raw rows from Parquet. The rows are made and written to
 Parquet by a child process, so this process's peak memory is the rows read plus the step. Every
 time is the median of three runs. Quarantine cost is also measured with a tenth of the bad rows:
@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -56,7 +55,8 @@ def _rss_mb() -> float:
 
 
 def run() -> str:
-    from pipeline.steps import RECORDS_SOURCE, _quarantine_rows
+    from pipeline.steps import RECORDS_SOURCE
+    from transforms.quarantine_records import quarantine_rows
     from schemas.config import load_config
     from schemas.stop import stop_schema
     from transforms.stops import type_stop_records, validate_stops
@@ -64,7 +64,6 @@ def run() -> str:
     n = n_rows(1_000_000)
     config = load_config()
     schema = stop_schema(config)
-    run_ = types.SimpleNamespace(run_id="bench")  # all `_quarantine_rows` reads of the run
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "stops.parquet")
         subprocess.run([sys.executable, "-c", "import sys; from bench.fig_validation import write_rows; "
@@ -74,7 +73,7 @@ def run() -> str:
 
     def step(rows: pd.DataFrame):  # what the nightly run does with the rows, but the database write
         batch = validate_stops(rows, config)
-        return batch, _quarantine_rows(batch, RECORDS_SOURCE, rows["stop_ref"], run_)
+        return batch, quarantine_rows(batch, RECORDS_SOURCE, rows["stop_ref"], "bench")
 
     step(raw.head(2000))  # once per process (imports, compiled patterns): not per row
     step_s, (batch, held) = _median(lambda: step(raw))
@@ -87,11 +86,11 @@ def run() -> str:
         lambda: contract_failures(keep_rows(typed, ~typed.index.isin(unreadable)), schema))
     every = pd.concat([failures, checked], ignore_index=True)
     split_s, batch = _median(lambda: split_batch(raw, typed, every))
-    quarantine_s, _ = _median(lambda: _quarantine_rows(batch, RECORDS_SOURCE, raw["stop_ref"], run_))
+    quarantine_s, _ = _median(lambda: quarantine_rows(batch, RECORDS_SOURCE, raw["stop_ref"], "bench"))
     # a tenth of the bad rows: the quarantine records should cost a tenth
     tenth = every[every["row"].isin(every["row"].drop_duplicates().iloc[::10])]
     few = split_batch(raw, typed, tenth)
-    few_s, _ = _median(lambda: _quarantine_rows(few, RECORDS_SOURCE, raw["stop_ref"], run_))
+    few_s, _ = _median(lambda: quarantine_rows(few, RECORDS_SOURCE, raw["stop_ref"], "bench"))
 
     def bare():
         import pandera.pandas as pa

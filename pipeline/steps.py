@@ -10,8 +10,6 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from connectors import state_db as db
@@ -31,19 +29,14 @@ from transforms import engagement as engagement_rules
 from transforms.acknowledgements import AcknowledgementError, read_acknowledgements
 from transforms.escalation import plan_escalations
 from transforms.matching import match_people
+from transforms.quarantine_records import quarantine_rows
 from transforms.review import ReviewError, apply_reviews, latest_decisions, read_match_reviews
 from transforms.stops import validate_stops as split_stops
-from transforms.text import arrow_text
-from transforms.validation import BatchRejected, SplitBatch, describe_reasons
+from transforms.validation import BatchRejected, describe_reasons
 
 log = logging.getLogger(__name__)
 RECORDS_SOURCE = "records_system"
 WATERMARK = "records_system.last_modified"
-# json.dumps(reasons, default=str) and json.dumps(record, ensure_ascii=False), made once
-_REASONS_JSON = json.JSONEncoder(default=str).encode
-_RECORD_JSON = json.JSONEncoder(ensure_ascii=False).encode
-_JSON_TEXT = json.encoder.encode_basestring  # a str as _RECORD_JSON writes it (ensure_ascii=False)
-_JSON_ESCAPED = r'[\x00-\x1f"\\]'  # the characters that text escapes; any other stands as itself
 
 
 class ReconciliationError(RuntimeError):
@@ -75,51 +68,6 @@ def _nulls(records: list[dict]) -> list[dict]:
             clean[k] = v
         out.append(clean)
     return out
-
-
-def _quarantine_rows(batch: SplitBatch, source: str, key: pd.Series, run: NightlyRun) -> list[dict]:
-    """One quarantine row per bad row, its original values as text; valid rows are never touched."""
-    held = batch.quarantined
-    columns = [c for c in held.columns if c != "reasons"]
-    keys = [str(k) for k in key.loc[held.index].tolist()]
-    return [{"source": source, "source_key": k, "status": "held",
-             "reasons": _REASONS_JSON(reasons), "record": record,
-             "first_run_id": run.run_id, "run_id": run.run_id}
-            for k, reasons, record in zip(keys, held["reasons"].tolist(), _records_json(held, columns))]
-
-
-def _records_json(held: pd.DataFrame, columns: list) -> list[str]:
-    """`_RECORD_JSON(dict(zip(columns, values)))` for each row's values as text, the same text, built
-    a column at a time: '{"name": "value", "other": null}'."""
-    if len(held) == 0:
-        return []
-    if not columns or not all(isinstance(c, str) for c in columns) or len(set(columns)) < len(columns):
-        rows = zip(*(_text_or_none(held[c]) for c in columns)) if columns else [()] * len(held)
-        return [_RECORD_JSON(dict(zip(columns, values))) for values in rows]
-    parts: list = []
-    for i, name in enumerate(columns):
-        parts.append(_large(("{" if i == 0 else ", ") + _JSON_TEXT(name) + ": "))
-        strings = arrow_text(held[name])
-        if strings is not None and not pc.any(pc.match_substring_regex(strings, _JSON_ESCAPED)).as_py():
-            # nothing to escape: the text in quotes, null when missing
-            parts.append(pc.fill_null(pc.binary_join_element_wise(
-                _large('"'), strings.combine_chunks().cast(pa.large_string()), _large('"'), _large("")),
-                _large("null")))
-        else:
-            parts.append(pa.array(["null" if v is None else _JSON_TEXT(v) for v in _text_or_none(held[name])],
-                                  type=pa.large_string()))
-    parts.append(_large("}"))
-    return pc.binary_join_element_wise(*parts, _large("")).to_pylist()
-
-
-def _large(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
-
-
-def _text_or_none(values: pd.Series) -> list[str | None]:
-    if isinstance(values.dtype, pd.StringDtype):  # already text: only the missing ones change
-        return values.astype(object).where(values.notna(), None).tolist()
-    return [None if pd.isna(v) else str(v) for v in values.astype(object).tolist()]
 
 
 def _reconcile(source: str, counts: dict[str, int]) -> None:
@@ -188,7 +136,7 @@ def validate_stops(res: Resources, run: NightlyRun) -> dict:
                       released["source_key"]], ignore_index=True)
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.stops, _nulls(stop_rows.to_dict("records")))
-        res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, RECORDS_SOURCE, keys, run),
+        res.state.upsert(conn, db.quarantine, quarantine_rows(batch, RECORDS_SOURCE, keys, run.run_id),
                          update=["status", "reasons", "record", "run_id"])
         quarantine.mark_processed(conn, RECORDS_SOURCE, keys.loc[valid.index], run.run_id)
         res.state.record_counts(conn, run.run_id, "validate", {RECORDS_SOURCE: counts})
@@ -492,7 +440,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                 conn.execute(db.caseload_rows.delete().where((db.caseload_rows.c.yot_id == yot_id)
                                                              & (db.caseload_rows.c.snapshot_date == run.night)))
             res.state.upsert(conn, db.caseload_rows, _nulls(valid.to_dict("records")))
-            res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, source, keys, run),
+            res.state.upsert(conn, db.quarantine, quarantine_rows(batch, source, keys, run.run_id),
                              update=["reasons", "record", "run_id"])
             res.state.upsert(conn, db.caseload_snapshots, [{
                 "yot_id": yot_id, "snapshot_date": run.night, "file_name": info["file"],
@@ -531,7 +479,7 @@ def _validate_released_caseload_rows(res: Resources, run: NightlyRun) -> dict:
                 valid[col] = valid[col].dt.date
             with res.state.transaction() as conn:
                 res.state.upsert(conn, db.caseload_rows, _nulls(valid.to_dict("records")))
-                res.state.upsert(conn, db.quarantine, _quarantine_rows(batch, source, group["source_key"], run),
+                res.state.upsert(conn, db.quarantine, quarantine_rows(batch, source, group["source_key"], run.run_id),
                     update=["status", "reasons", "record", "run_id"])
                 quarantine.mark_processed(conn, source, group.loc[batch.valid.index, "source_key"], run.run_id)
             total = counts.setdefault(f"released:{source}", {"read": 0, "valid": 0, "quarantined": 0})

@@ -5,10 +5,14 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # PNC id: two-digit year, a serial of up to 7 digits, and a check letter (e.g. 09/1234567X).
 PNC_PATTERN = r"^\d{2}/\d{1,7}[A-Z]$"
 _PNC_CHECK_LETTERS = "ZABCDEFGHJKLMNPQRTUVWXY"
+_CHECK_LETTERS = pa.array(list(_PNC_CHECK_LETTERS))
+_PNC_ASCII_PATTERN = PNC_PATTERN.replace(r"\d", "[0-9]")  # the same on ASCII text, and RE2 reads it
 # Full UK postcode, normalised to upper case with one space (e.g. RG14 5AB, SW1A 1AA).
 POSTCODE_PATTERN = r"^[A-Z]{1,2}[0-9][0-9A-Z]? [0-9][A-Z]{2}$"
 _SPACES = re.compile(r"\s+")
@@ -27,21 +31,25 @@ def pnc_is_valid(pnc: str) -> bool:
 
 
 def pnc_ids_valid(pncs: pd.Series) -> pd.Series:
-    """`pnc_is_valid` for a whole column at once (missing values are not valid)."""
-    pncs = pncs.astype("str")
-    ok = pncs.str.fullmatch(PNC_PATTERN).fillna(False).astype(bool)
-    # ASCII digits are read as numbers in bulk; other (Unicode) digits by Python, one by one
-    ascii_ = ok & pncs.str.isascii().fillna(False).astype(bool)
-    text = pncs[ascii_]
-    year = text.str.slice(0, 2).astype("int64[pyarrow]").to_numpy()  # pyarrow reads digits in bulk
-    serial = text.str.slice(3, -1).astype("int64[pyarrow]").to_numpy()
-    expected = np.array(list(_PNC_CHECK_LETTERS), dtype=object)[(year * 10_000_000 + serial) % 23]
-    out = pd.Series(False, index=pncs.index, dtype=bool)
-    out[ascii_] = text.str.slice(-1).to_numpy(dtype=object) == expected
-    others = ok & ~ascii_
-    if others.any():
-        out[others] = [pnc_is_valid(v) for v in pncs[others]]
-    return out
+    """`pnc_is_valid` for a whole column at once (missing values are not valid).
+
+    ASCII values are read by Arrow's kernels in bulk (for ASCII, the pattern's `\\d` is [0-9],
+    which is all RE2 reads it as); any other value by Python, one by one, as `pnc_is_valid` reads
+    Unicode digits."""
+    strings = pa.chunked_array(pa.array(pncs.astype("str").array)).combine_chunks()
+    ascii_ = pc.fill_null(pc.string_is_ascii(strings), False)
+    formed = pc.fill_null(pc.and_(ascii_, pc.match_substring_regex(strings, _PNC_ASCII_PATTERN)), False)
+    text = pc.filter(strings, formed)
+    year = pc.cast(pc.utf8_slice_codeunits(text, 0, 2), pa.int64()).to_numpy()
+    serial = pc.cast(pc.utf8_slice_codeunits(text, 3, -1), pa.int64()).to_numpy()
+    expected = _CHECK_LETTERS.take(pa.array((year * 10_000_000 + serial) % 23))
+    out = np.zeros(len(pncs), dtype=bool)
+    out[formed.to_numpy(zero_copy_only=False)] = pc.equal(
+        pc.utf8_slice_codeunits(text, -1, 2**31 - 1), expected).to_numpy(zero_copy_only=False)
+    others = np.flatnonzero(~ascii_.to_numpy(zero_copy_only=False) & pncs.notna().to_numpy())
+    if len(others):
+        out[others] = [pnc_is_valid(v) for v in pncs.iloc[others]]
+    return pd.Series(out, index=pncs.index, dtype=bool)
 
 
 def normalise_pnc(pnc: str | None) -> str | None:

@@ -16,6 +16,7 @@ from schemas import codes
 from schemas.config import SchemeConfig
 from schemas.identifiers import PNC_PATTERN, POSTCODE_PATTERN, pnc_ids_valid
 from transforms.text import map_values
+from transforms.derivations import derived
 
 UTC_TIME = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 
@@ -56,8 +57,7 @@ class StopRecord(pa.DataFrameModel):
 
     @pa.dataframe_check(name="date of birth before the stop")
     def dob_before_stop(cls, df: pd.DataFrame) -> Series[bool]:
-        stop_day = df["stop_time"].dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
-        return df["date_of_birth"].isna() | (df["date_of_birth"] < stop_day)
+        return df["date_of_birth"].isna() | (df["date_of_birth"] < _stop_day(df))
 
     @pa.dataframe_check(name="age at the stop is at most 110")
     def age_plausible(cls, df: pd.DataFrame) -> Series[bool]:
@@ -87,13 +87,18 @@ class StopRecord(pa.DataFrameModel):
 
 
 def _stop_day(df: pd.DataFrame) -> pd.Series:
-    return df["stop_time"].dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
+    """The local (London) day of each stop, as midnight; several row checks need it."""
+    return derived(df, "stop day", lambda df: df["stop_time"].dt.tz_convert("Europe/London")
+                   .dt.tz_localize(None).dt.normalize())
 
 
 def _age_at_stop(df: pd.DataFrame) -> pd.Series:
-    """Whole years between date of birth and the (local) day of the stop; NaN without a birth date.
+    """Whole years between date of birth and the (local) day of the stop; NaN without a birth date."""
+    return derived(df, "age at stop", _work_out_age)
 
-    As yyyymmdd numbers the difference floored to ten thousands is the difference in years, less
+
+def _work_out_age(df: pd.DataFrame) -> pd.Series:
+    """As yyyymmdd numbers the difference floored to ten thousands is the difference in years, less
     one when the birthday is still to come that year."""
     dob, day = df["date_of_birth"], _stop_day(df)
     born = dob.dt.year * 10_000 + dob.dt.month * 100 + dob.dt.day

@@ -102,7 +102,7 @@ def test_read_times_is_to_datetime(utc, monkeypatch):
 
 def _texts(rng: random.Random, n: int = 2000) -> list:
     pieces = ["RG1 1AA", "rg1  1aa", " O'Brien", "Nic Dhòmhnaill\t", "Zoë", "李", "a\u00a0b", "\u3000x\u2028",
-              "\x1c", "", "   ", 'say "hi"\\', "line\nbreak", "tab\tin", "\x00nul", "é", "12/ 123 4567x"]
+              "\x1c", "", "   ", 'say "hi"\\', "line\nbreak", "tab\tin", "\x00nul", "é", "12/ 123 4567x", "del\x7f~"]
     return [rng.choice(pieces) + rng.choice(["", " ", "\u00a0", "x"]) if rng.random() > 0.1 else None
             for _ in range(n)]
 
@@ -120,10 +120,23 @@ def test_clean_text_and_dropping_whitespace_are_the_pandas_forms():
                                            expected.str.replace(WHITESPACE_RUN, "", regex=True))
 
 
+def test_normalised_postcodes_are_the_pandas_form():
+    from transforms.text import drop_whitespace, normalise_postcodes
+    rng = random.Random(13)
+    values = _texts(rng) + ["rg14 5ab", "SW1A1AA", "ab1", "abcd", "zoë 1ab", "李李李李", " m1 1ae "]
+    for dtype in ("str", object):
+        series = pd.Series(values, index=range(5, 5 + len(values)), dtype=dtype, name="postcode")
+        compact = drop_whitespace(series.astype("str").str.strip().replace("", None)).str.upper()
+        expected = (compact.str[:-3] + " " + compact.str[-3:]).where(compact.str.len() > 3, compact)
+        pd.testing.assert_series_equal(normalise_postcodes(series), expected.astype("str"))
+    assert normalise_postcodes(pd.Series(["rg145ab", "M11AE", "x"], dtype="str")).tolist() == [
+        "RG14 5AB", "M1 1AE", "X"]
+
+
 def test_quarantine_records_are_the_json_of_each_row():
     import json
 
-    from pipeline.steps import _records_json, _text_or_none
+    from transforms.quarantine_records import records_json as _records_json, text_or_none as _text_or_none
     rng = random.Random(10)
     texts = _texts(rng, 500)
     held = pd.DataFrame({"plain": [rng.choice(["a", "b c", None]) for _ in texts], "messy": texts,
@@ -139,10 +152,33 @@ def test_quarantine_records_are_the_json_of_each_row():
                                                 zip(*(_text_or_none(frame[c]) for c in columns))]
 
 
+def test_quarantine_reasons_are_the_json_of_each_rows_reasons():
+    import json
+
+    from transforms.quarantine_records import reasons_json
+    from transforms.validation import FAILURE_COLUMNS, split_batch
+    rng = random.Random(12)
+    texts = _texts(rng, 3000)
+    raw = pd.DataFrame({"value": texts}, index=rng.sample(range(10_000), len(texts)))  # labels in no order
+    failures = pd.DataFrame({"row": [rng.choice(raw.index.tolist()) for _ in range(2000)],
+                             "field": [rng.choice(["value", "other", None]) for _ in range(2000)],
+                             "check": [rng.choice(["not a date", 'say "no"', "Zoë's check", "not\nice"])
+                                       for _ in range(2000)],
+                             "value": [rng.choice(texts) for _ in range(2000)]}, columns=FAILURE_COLUMNS)
+    batch = split_batch(raw, raw, failures)
+    expected = [json.dumps(reasons, default=str) for reasons in batch.quarantined["reasons"]]
+    assert reasons_json(batch) == expected and len(expected) > 1000
+    assert [json.loads(r) for r in expected] == batch.quarantined["reasons"].tolist()
+    numbers = split_batch(raw, raw, failures.assign(value=range(len(failures))))  # not text: as json writes it
+    assert reasons_json(numbers) == [json.dumps(r, default=str) for r in numbers.quarantined["reasons"]]
+    assert reasons_json(split_batch(raw, raw, failures.iloc[:0])) == []
+
+
 def test_age_at_stop_is_the_calendar_difference():
     from schemas.stop import _age_at_stop, _stop_day
     rng = random.Random(11)
     births = [pd.Timestamp("2000-02-29") + pd.Timedelta(days=rng.randint(0, 9000)) for _ in range(3000)]
+    births += [pd.Timestamp("1899-12-31") + pd.Timedelta(days=rng.randint(0, 40_000)) for _ in range(1000)]
     stops = [pd.Timestamp("2020-01-01", tz="UTC") + pd.Timedelta(minutes=rng.randint(0, 4_000_000))
              for _ in births]
     frame = pd.DataFrame({"date_of_birth": pd.array(births + [pd.NaT, pd.Timestamp("2008-02-29")],

@@ -1,7 +1,9 @@
 """Type the extracted stop records: raw strings in, the stop record contract's types out."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import pyarrow.compute as pc
 
 from schemas.config import OPTIONAL_STOP_FIELDS, SchemeConfig
 from schemas.stop import stop_schema
+from transforms.parallel import run_all
 from transforms.text import arrow_text, clean_text, map_codes, normalise_pnc_ids, normalise_postcodes
 from transforms.validation import SplitBatch, contract_failures, keep_rows, parse_failures, split_batch
 
@@ -19,40 +22,93 @@ TEXT_FIELDS = ("stop_ref", "area", "person_id", "forename", "surname", "gender",
 
 
 def type_stop_records(raw: pd.DataFrame, config: SchemeConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed stops and the values that could not be read as their type."""
-    typed = pd.DataFrame(index=raw.index)
-    for field in TEXT_FIELDS:
-        typed[field] = clean_text(raw[field])
-    typed["pnc_id"] = normalise_pnc_ids(raw["pnc_id"])
-    typed["postcode"] = normalise_postcodes(raw["postcode"])
-    typed["drug_name"] = clean_text(raw["drug_name"]).str.lower()
-    typed["drug_class"] = clean_text(raw["drug_class"]).str.upper().str.removeprefix("CLASS ")
-    typed["quantity_unit"] = typed["quantity_unit"].str.lower()
-    for field in OPTIONAL_STOP_FIELDS:  # not mapped (not extracted): an all-blank column
-        typed[field] = clean_text(raw[field]) if field in raw.columns else pd.Series(
-            None, index=raw.index, dtype="str")
-    failures = []
-    cleaned = {"stop_ref": typed["stop_ref"]}
-    for field in ("stop_time", "last_modified"):
-        source = cleaned[field] = clean_text(raw[field])
-        typed[field] = read_times(source, utc=True)
-        failures.append(parse_failures(source, typed[field], field, "not a date-time"))
-    dob = clean_text(raw["date_of_birth"])
-    typed["date_of_birth"] = read_times(dob, utc=False)
-    failures.append(parse_failures(dob, typed["date_of_birth"], "date_of_birth", "not a date"))
-    quantity = clean_text(raw["quantity"])
-    typed["quantity"], too_precise = _quantities(quantity)
-    failures.append(parse_failures(quantity.where(~too_precise), typed["quantity"], "quantity", "not a number"))
-    failures.append(parse_failures(quantity.where(too_precise), typed["quantity"], "quantity",
-                                   f"more than {QUANTITY_PLACES} decimal places"))
-    offence = clean_text(raw["offence"])
-    typed["offence"] = map_codes(offence, config.records_system.offences)
-    failures.append(parse_failures(offence, typed["offence"], "offence", "offence is a configured code"))
-    for field in ("stop_ref", "stop_time", "last_modified"):
-        missing = typed[field].isna() & cleaned[field].isna()
-        failures.append(pd.DataFrame({"row": raw.index[missing], "field": field,
-                                      "check": "required value is blank", "value": None}))
-    return typed, pd.concat([f for f in failures if not f.empty] or [failures[0]], ignore_index=True)
+    """Typed stops and the values that could not be read as their type.
+
+    Each field is read on its own (`_field_readers`), the fields side by side on every core."""
+    readers = _field_readers()
+    read = dict(zip(readers, run_all(partial(reader, raw, config, field) for field, reader in readers.items())))
+    typed = pd.DataFrame({field: read[field][0] for field in readers}, index=raw.index)
+    failures = [f for field in _FAILURE_ORDER for f in read[field][1]]
+    for field in ("stop_ref", "stop_time", "last_modified"):  # required, and blank (not unreadable)
+        failures.append(read[field][2])
+    failures = [f for f in failures if not f.empty] or [failures[0]]
+    return typed, pd.concat(failures, ignore_index=True)
+
+
+#: Where the failures of each field come in the list (the split's reasons keep this order).
+_FAILURE_ORDER = ("stop_time", "last_modified", "date_of_birth", "quantity", "offence")
+
+# Each reader: (raw, config, field) -> (typed column, [failures], blank-required failures).
+Read = tuple[pd.Series, list[pd.DataFrame], pd.DataFrame | None]
+
+
+def _text(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    return (clean_text(raw[field]) if field in raw.columns
+            else pd.Series(None, index=raw.index, dtype="str"), [], None)  # an optional field not mapped
+
+
+def _required_text(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    typed = clean_text(raw[field])
+    return typed, [], _blank(typed, typed, field)
+
+
+def _lower_text(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    return clean_text(raw[field]).str.lower(), [], None
+
+
+def _drug_class(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    return clean_text(raw[field]).str.upper().str.removeprefix("CLASS "), [], None
+
+
+def _pnc_id(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    return normalise_pnc_ids(raw[field]), [], None
+
+
+def _postcode(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    return normalise_postcodes(raw[field]), [], None
+
+
+def _utc_time(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    source = clean_text(raw[field])
+    typed = read_times(source, utc=True)
+    return typed, [parse_failures(source, typed, field, "not a date-time")], _blank(typed, source, field)
+
+
+def _date(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    source = clean_text(raw[field])
+    typed = read_times(source, utc=False)
+    return typed, [parse_failures(source, typed, field, "not a date")], None
+
+
+def _quantity_field(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    source = clean_text(raw[field])
+    typed, too_precise = _quantities(source)
+    return typed, [parse_failures(source.where(~too_precise), typed, field, "not a number"),
+                   parse_failures(source.where(too_precise), typed, field,
+                                  f"more than {QUANTITY_PLACES} decimal places")], None
+
+
+def _offence(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    source = clean_text(raw[field])
+    typed = map_codes(source, config.records_system.offences)
+    return typed, [parse_failures(source, typed, field, "offence is a configured code")], None
+
+
+def _blank(typed: pd.Series, source: pd.Series, field: str) -> pd.DataFrame:
+    missing = typed.isna() & source.isna()
+    return pd.DataFrame({"row": typed.index[missing], "field": field,
+                         "check": "required value is blank", "value": None})
+
+
+def _field_readers() -> dict[str, Callable[[pd.DataFrame, SchemeConfig, str], Read]]:
+    """Each field of the stop record and how it is read, in the record's column order."""
+    readers = {field: _text for field in TEXT_FIELDS}
+    readers.update(stop_ref=_required_text, pnc_id=_pnc_id, postcode=_postcode, drug_name=_lower_text,
+                   drug_class=_drug_class, quantity_unit=_lower_text)
+    readers.update({field: _text for field in OPTIONAL_STOP_FIELDS})
+    readers.update(stop_time=_utc_time, last_modified=_utc_time, date_of_birth=_date,
+                   quantity=_quantity_field, offence=_offence)
+    return readers
 
 
 #: The forms the connector writes (UTC ISO 8601 to the second; dates): one of each, and its suffix.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,10 @@ from pandera.backends.utils import convert_uniquesettings
 from pandera.engines import pandas_engine
 import pyarrow
 import pyarrow.compute as pc
+
+from transforms.derivations import shared_derivations
+from transforms.gc_pause import gc_paused
+from transforms.parallel import run_all
 
 FAILURE_COLUMNS = ["row", "field", "check", "value"]
 
@@ -108,40 +113,67 @@ def _checkable_by_columns(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> bo
 
 
 def _failures_by_columns(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
-    parts = []
-
-    def failed(rows: np.ndarray, field: str | None, check: str, values: pd.Series | None) -> None:
-        if rows.any():
-            parts.append(pd.DataFrame({
-                "row": typed.index[rows].astype("int64"), "field": field, "check": readable_check(check),
-                "value": None if values is None else values[rows].astype(object).astype(str).to_numpy()}))
-
-    for name, column in schema.columns.items():
-        values = typed[name]
-        missing = values.isna().to_numpy()
-        if not column.nullable:
-            failed(missing, name, "not_nullable", values)
-        if column.unique:
-            keep = convert_uniquesettings(column.report_duplicates)
-            failed(values.duplicated(keep=keep).to_numpy() & ~missing, name, "field_uniqueness", values)
-        for check in column.checks:
-            # with ignore_na pandera checks the values that are there, and a blank passes
-            checked = ~missing if check.ignore_na and missing.any() else None
-            passed = _passed(check(values).check_output, values.index, checked)
-            failed(~passed, name, _check_name(check), values)
+    """The columns' checks and then the row checks, each a job of its own, side by side."""
     all_missing = None
-    for check in schema.checks:
-        passed = _passed(check(typed).check_output, typed.index)
-        if check.ignore_na:
-            if all_missing is None:
-                all_missing = typed.isna().all(axis="columns").to_numpy()
-            passed = passed | all_missing
-        failed(~passed, None, _check_name(check), None)
+    if any(check.ignore_na for check in schema.checks):
+        all_missing = typed.isna().all(axis="columns").to_numpy()
+    jobs = [partial(_column_failures, typed, name, column) for name, column in schema.columns.items()]
+    jobs += [partial(_row_check_failures, typed, check, all_missing) for check in schema.checks]
+    with shared_derivations(typed):
+        parts = [part for found in run_all(jobs) for part in found]
     if not parts:
         return pd.DataFrame(columns=FAILURE_COLUMNS)
     every = pd.concat(parts, ignore_index=True)
     out = pd.DataFrame({c: every[c].to_numpy() for c in FAILURE_COLUMNS}, columns=FAILURE_COLUMNS)  # as pandera's
     return out.drop_duplicates(["row", "field", "check"]).reset_index(drop=True)
+
+
+def _column_failures(typed: pd.DataFrame, name: str, column) -> list[pd.DataFrame]:
+    values = typed[name]
+    missing = values.isna().to_numpy()
+    found = []
+    if not column.nullable:
+        found.append(_failed(values, missing, name, "not_nullable"))
+    if column.unique:
+        keep = convert_uniquesettings(column.report_duplicates)
+        found.append(_failed(values, values.duplicated(keep=keep).to_numpy() & ~missing, name,
+                             "field_uniqueness"))
+    for check in column.checks:
+        # with ignore_na pandera checks the values that are there, and a blank passes
+        checked = ~missing if check.ignore_na and missing.any() else None
+        passed = _passed(_check_output(check, values), values.index, checked)
+        found.append(_failed(values, ~passed, name, _check_name(check)))
+    return [f for f in found if f is not None]
+
+
+def _row_check_failures(typed: pd.DataFrame, check: pa.Check, all_missing: np.ndarray | None
+                        ) -> list[pd.DataFrame]:
+    passed = _passed(_check_output(check, typed), typed.index)
+    if check.ignore_na:
+        passed = passed | all_missing
+    found = _failed(typed, ~passed, None, _check_name(check))
+    return [] if found is None else [found]
+
+
+def _failed(checked: pd.Series | pd.DataFrame, rows: np.ndarray, field: str | None,
+            check: str) -> pd.DataFrame | None:
+    """The failure rows of one check; a row check (field None) keeps no value."""
+    if not rows.any():
+        return None
+    values = None if field is None else checked[rows].astype(object).astype(str).to_numpy()
+    return pd.DataFrame({"row": checked.index[rows].astype("int64"), "field": field,
+                         "check": readable_check(check), "value": values})
+
+
+def _check_output(check: pa.Check, checked: pd.Series | pd.DataFrame):
+    """`check(checked).check_output`: pandera's steps up to the answer per row, without the last
+    one, which copies every failing row (of the whole frame, for a row check) as failure cases
+    that nothing here reads."""
+    builtin = getattr(check._check_fn, "__name__", None)
+    if builtin is not None and check.is_builtin_check(builtin):  # as `Check.__call__` does
+        check._check_fn = check.get_builtin_check_fn(builtin)
+    backend = check.get_backend(checked)(check)
+    return backend.apply(backend.preprocess(checked, None))
 
 
 def _passed(output, index: pd.Index, checked: np.ndarray | None = None) -> np.ndarray:
@@ -197,22 +229,35 @@ def contract_checks(schema: pa.DataFrameSchema) -> list[tuple[str, str]]:
 def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) -> SplitBatch:
     """Valid typed rows go on; failing rows are kept in their original form with their reasons."""
     failures = failures.drop_duplicates(["row", "field", "check"]).sort_values(["row", "check"])
-    bad_rows = pd.Index(failures["row"].unique())
-    # Only the failures (the bad rows) are touched one by one; the valid rows never are.
+    rows = failures["row"].to_numpy()
+    bad = _rows_mask(raw.index, rows)
+    quarantined = keep_rows(raw, bad).copy()
+    # the failures are in row order: each bad row's reasons are one run of them
+    new_run = np.ones(len(rows), dtype=bool)
+    new_run[1:] = rows[1:] != rows[:-1]
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], len(rows))[:len(starts)]
+    at = pd.Index(rows[starts]).get_indexer(quarantined.index)
     fields = [c for c in failures.columns if c != "row"]
     columns = [_python_values(failures[c]) for c in fields]
-    if fields == ["field", "check", "value"]:
-        entries = [{"field": f, "check": c, "value": v} for f, c, v in zip(*columns)]
-    else:
-        entries = [dict(zip(fields, values)) for values in zip(*columns)]
-    # the failures are in row order: each bad row's reasons are one run of them
-    rows = failures["row"].to_numpy()
-    starts = [0, *(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), len(rows)] if len(rows) else [0]
-    reasons = {row: entries[a:b] for row, a, b in zip(rows[starts[:-1]].tolist(), starts[:-1], starts[1:])}
-    quarantined = raw.loc[raw.index.isin(bad_rows)].copy()
-    quarantined["reasons"] = [reasons[i] for i in quarantined.index]
-    valid = keep_rows(typed, ~typed.index.isin(bad_rows))
+    with gc_paused():  # a dict per failure and a list per bad row: only they are touched one by one
+        if fields == ["field", "check", "value"]:
+            entries = [{"field": f, "check": c, "value": v} for f, c, v in zip(*columns)]
+        else:
+            entries = [dict(zip(fields, values)) for values in zip(*columns)]
+        quarantined["reasons"] = [entries[a:b] for a, b in zip(starts[at].tolist(), ends[at].tolist())]
+    valid = keep_rows(typed, ~(bad if typed.index.equals(raw.index) else _rows_mask(typed.index, rows)))
     return SplitBatch(valid=valid, quarantined=quarantined, failures=failures.reset_index(drop=True))
+
+
+def _rows_mask(index: pd.Index, rows: np.ndarray) -> np.ndarray:
+    """`index.isin(rows)`; by position when the index is a plain range (as a batch's is)."""
+    if isinstance(index, pd.RangeIndex) and index.step == 1:
+        mask = np.zeros(len(index), dtype=bool)
+        at = rows.astype(np.int64) - index.start
+        mask[at[(at >= 0) & (at < len(index))]] = True
+        return mask
+    return index.isin(rows)
 
 
 def keep_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
@@ -223,16 +268,18 @@ def keep_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     if not frame.columns.is_unique or isinstance(frame.columns, pd.MultiIndex):
         return frame.loc[keep]
     mask, index = pyarrow.array(keep), frame.index[keep]
-    columns = {}
-    for name in frame.columns:
+
+    def kept(name) -> pd.Series:
         values = frame[name].array
         if isinstance(values, pd.arrays.ArrowStringArray):
-            kept = type(values)(pc.filter(values.__arrow_array__(), mask), dtype=values.dtype)
+            out = type(values)(pc.filter(values.__arrow_array__(), mask), dtype=values.dtype)
         elif isinstance(values, pd.arrays.ArrowExtensionArray):
-            kept = type(values)(pc.filter(values.__arrow_array__(), mask))
+            out = type(values)(pc.filter(values.__arrow_array__(), mask))
         else:
-            kept = values[keep]
-        columns[name] = pd.Series(kept, index=index, dtype=values.dtype, copy=False)
+            out = values[keep]
+        return pd.Series(out, index=index, dtype=values.dtype, copy=False)
+
+    columns = dict(zip(frame.columns, run_all(partial(kept, name) for name in frame.columns)))
     out = pd.DataFrame(columns, index=index, columns=frame.columns, copy=False)
     out.columns.name = frame.columns.name
     return out
