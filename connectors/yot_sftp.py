@@ -438,10 +438,12 @@ class CaseloadDrop:
 
 
 def _stream(source: paramiko.SFTPFile, size: int, offset: int = 0) -> Iterator[bytes]:
-    """Bytes `offset` to `size` in chunks, read ahead one window at a time."""
+    """Bytes `offset` to `size` in chunks, read ahead one window at a time. Each chunk is one read
+    request's answer as it came: a larger chunk would be joined from several by paramiko's
+    buffered read, which copies what it has gathered again for every piece it adds."""
     for start in range(offset, size, _WINDOW):
         end = min(start + _WINDOW, size)
-        yield from source.readv([(at, min(_CHUNK, end - at)) for at in range(start, end, _CHUNK)])
+        yield from source.readv([(at, min(_READ_REQUEST, end - at)) for at in range(start, end, _READ_REQUEST)])
 
 
 def _hash_into(path: Path, digest: "hashlib._Hash") -> int:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Self
 
@@ -128,7 +129,7 @@ class PrivateSshd:
         drops each open SFTP session while the server keeps listening. Returns how many died."""
         if self._process is None:
             return 0
-        doomed = self._sessions()
+        doomed = self.sessions()
         for pid in doomed:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -136,16 +137,20 @@ class PrivateSshd:
                 pass
         return len(doomed)
 
-    def wait_for_sessions_to_end(self, timeout: float = 30.0) -> None:
-        """Block until no per-connection process is left. A client that gave up does not mean the
-        server has: sshd may still be writing what it had already received."""
-        deadline = time.monotonic() + timeout
-        while self._process is not None and self._sessions():
+    def wait_for_sessions_to_end(self, besides: Iterable[int] = (), timeout: float = 30.0) -> None:
+        """Block until no per-connection process is left but those `besides` (taken from
+        `sessions()` earlier). A client that gave up does not mean the server has: sshd may still
+        be writing what it had already received."""
+        deadline, besides = time.monotonic() + timeout, set(besides)
+        while self._process is not None and (left := set(self.sessions()) - besides):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"sshd sessions still open after {timeout} s: {self._sessions()}")
+                raise TimeoutError(f"sshd sessions still open after {timeout} s: {sorted(left)}")
             time.sleep(0.05)
 
-    def _sessions(self) -> list[int]:
+    def sessions(self) -> list[int]:
+        """The per-connection processes (children of the listener and theirs)."""
+        if self._process is None:
+            return []
         try:
             listener = int(self.pid_path.read_text().split()[0])
         except (OSError, ValueError, IndexError):

@@ -544,6 +544,7 @@ def test_referral_upload_is_atomic_even_when_the_connection_drops(sshd, sftp_end
 @pytest.mark.parametrize("fault", ["reset", "stall"])
 def test_an_upload_cut_off_on_its_last_attempt_is_resumed_by_the_next_run(sshd, sftp_endpoint, tmp_path, caplog,
                                                                           fault):
+    earlier_sessions = sshd.sessions()  # another test's may still be open: not ours to wait for
     inbox = sshd.sftp_root / f"inbox-{uuid.uuid4().hex[:8]}"
     inbox.mkdir()
     source = tmp_path / "referrals_reading_20261124.csv"
@@ -556,7 +557,8 @@ def test_an_upload_cut_off_on_its_last_attempt_is_resumed_by_the_next_run(sshd, 
             deliver_file(lambda: open_sftp(endpoint), yot_id="reading", inbox_dir=str(inbox),
                          name=source.name, source=source, attempts=2, backoff_seconds=0.05)
     assert proxy.faults == 2 and seen == []  # never under its final name
-    sshd.wait_for_sessions_to_end()  # the server may still be writing what reached it before the cut
+    # the server may still be writing what reached it before the cut: measure once it has finished
+    sshd.wait_for_sessions_to_end(besides=earlier_sessions)
     (left,) = inbox.iterdir()
     kept = left.stat().st_size
     assert left.name == source.name + ".part" and 4 * 1024 * 1024 < kept < size  # the second resumed too

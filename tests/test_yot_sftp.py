@@ -12,7 +12,6 @@ import threading
 import time
 import tracemalloc
 import uuid
-from contextlib import suppress
 from pathlib import Path
 
 import paramiko
@@ -31,6 +30,7 @@ from connectors.yot_sftp import (
     open_sftp,
     open_sftp_from_airflow,
 )
+from tests.fixtures.sshd import FaultProxy
 
 BIG_MB = 48
 
@@ -285,45 +285,9 @@ def test_session_killed_mid_transfer_leaves_no_partial_file(sshd, sftp_endpoint,
         assert CaseloadDrop(sftp, folder, "reading").find("big.csv") == remote
 
 
-class _StallingProxy:
-    """A TCP proxy to the sshd that stops passing the server's bytes after `stall_after` of them,
-    holding the connection open: a server that hangs mid-transfer."""
-
-    def __init__(self, target_port: int, stall_after: int) -> None:
-        self.target_port, self.stall_after = target_port, stall_after
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with suppress(OSError):
-            client, _ = self.listener.accept()
-            server = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, self.stall_after), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, limit: int | None) -> None:
-        passed = 0
-        with suppress(OSError):
-            while limit is None or passed < limit:
-                data = source.recv(min(65536, limit - passed) if limit else 65536)
-                if not data:
-                    break
-                sink.sendall(data)
-                passed += len(data)
-
-    def close(self) -> None:
-        for sock in [self.listener, *self.sockets]:
-            with suppress(OSError):
-                sock.close()
-
-
 def test_server_stalled_mid_transfer_times_out(sshd, sftp_endpoint, big_export, tmp_path):
     folder, _ = big_export
-    proxy = _StallingProxy(sshd.port, stall_after=4 * 1024 * 1024)
+    proxy = FaultProxy(sshd.port, fault="stall", after=4 * 1024 * 1024, direction="down")
     endpoint = _with(sftp_endpoint, port=proxy.port, channel_timeout=2)
     dest = tmp_path / "big.csv"
     outcome: list[BaseException] = []
