@@ -120,6 +120,17 @@ def test_clean_text_and_dropping_whitespace_are_the_pandas_forms():
                                            expected.str.replace(WHITESPACE_RUN, "", regex=True))
 
 
+def test_duplicates_are_pandas_duplicated():
+    from transforms.validation import duplicated
+    rng = random.Random(14)
+    for values in (_texts(rng, 3000), ["a", "b", "c"], [None, "a", None], ["a", None], [None], []):
+        for dtype in ("str", object):
+            series = pd.Series(values, index=range(7, 7 + len(values)), dtype=dtype)
+            for keep in (False, "first", "last"):
+                got = duplicated(series, keep)
+                assert got.dtype == bool and got.tolist() == series.duplicated(keep=keep).tolist(), (values, keep)
+
+
 def test_normalised_postcodes_are_the_pandas_form():
     from transforms.text import drop_whitespace, normalise_postcodes
     rng = random.Random(13)

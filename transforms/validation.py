@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from transforms.derivations import shared_derivations
 from transforms.gc_pause import gc_paused
 from transforms.parallel import run_all
+from transforms.text import arrow_text
 
 FAILURE_COLUMNS = ["row", "field", "check", "value"]
 
@@ -136,14 +137,29 @@ def _column_failures(typed: pd.DataFrame, name: str, column) -> list[pd.DataFram
         found.append(_failed(values, missing, name, "not_nullable"))
     if column.unique:
         keep = convert_uniquesettings(column.report_duplicates)
-        found.append(_failed(values, values.duplicated(keep=keep).to_numpy() & ~missing, name,
-                             "field_uniqueness"))
+        found.append(_failed(values, duplicated(values, keep) & ~missing, name, "field_uniqueness"))
     for check in column.checks:
         # with ignore_na pandera checks the values that are there, and a blank passes
         checked = ~missing if check.ignore_na and missing.any() else None
         passed = _passed(_check_output(check, values), values.index, checked)
         found.append(_failed(values, ~passed, name, _check_name(check)))
     return [f for f in found if f is not None]
+
+
+def duplicated(values: pd.Series, keep: str | bool) -> np.ndarray:
+    """`values.duplicated(keep=keep).to_numpy()`. Text, with every copy reported (keep=False), is
+    counted by Arrow's hashing, which lets go of the GIL (pandas' holds it, so other checks wait)."""
+    strings = arrow_text(values)
+    if strings is None or keep is not False:
+        return values.duplicated(keep=keep).to_numpy()
+    codes = pc.fill_null(pc.dictionary_encode(strings.combine_chunks()).indices, -1).to_numpy()
+    given = codes >= 0
+    counts = np.bincount(codes[given], minlength=1)
+    repeated = np.zeros(len(codes), dtype=bool)
+    repeated[given] = counts[codes[given]] > 1
+    if not given.all() and (~given).sum() > 1:  # pandas counts missing values as equal to each other
+        repeated[~given] = True
+    return repeated
 
 
 def _row_check_failures(typed: pd.DataFrame, check: pa.Check, all_missing: np.ndarray | None
