@@ -8,6 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.text import arrow_text
+
 # PNC id: two-digit year, a serial of up to 7 digits, and a check letter (e.g. 09/1234567X).
 PNC_PATTERN = r"^\d{2}/\d{1,7}[A-Z]$"
 _PNC_CHECK_LETTERS = "ZABCDEFGHJKLMNPQRTUVWXY"
@@ -36,7 +38,7 @@ def pnc_ids_valid(pncs: pd.Series) -> pd.Series:
     ASCII values are read by Arrow's kernels in bulk (for ASCII, the pattern's `\\d` is [0-9],
     which is all RE2 reads it as); any other value by Python, one by one, as `pnc_is_valid` reads
     Unicode digits."""
-    strings = pa.chunked_array(pa.array(pncs.astype("str").array)).combine_chunks()
+    strings = arrow_text(pncs.astype("str")).combine_chunks()
     ascii_ = pc.fill_null(pc.string_is_ascii(strings), False)
     formed = pc.fill_null(pc.and_(ascii_, pc.match_substring_regex(strings, _PNC_ASCII_PATTERN)), False)
     text = pc.filter(strings, formed)

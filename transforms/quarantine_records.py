@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from transforms.gc_pause import gc_paused
 from transforms.parallel import run_all
 from transforms.text import arrow_text
-from transforms.validation import FAILURE_COLUMNS, SplitBatch
+from transforms.validation import FAILURE_COLUMNS, SplitBatch, row_runs
 
 #: json.dumps(reasons, default=str) and json.dumps(record, ensure_ascii=False), made once
 REASONS_JSON = json.JSONEncoder(default=str).encode
@@ -81,12 +81,11 @@ def reasons_json(batch: SplitBatch) -> list[str]:
         _large('{"field": '), texts["field"], _large(', "check": '), texts["check"], _large(', "value": '),
         texts["value"], _large("}"), _large(""))
     # the failures are in row order (split_batch): each row's entries are one run of them
-    rows = failures["row"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    offsets = pa.array(np.r_[starts, len(rows)].astype(np.int32))
+    rows, starts, ends = row_runs(failures["row"].to_numpy())
+    offsets = pa.array(np.r_[starts, ends[-1:]].astype(np.int32))
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, entries), _large(", "))
     lists = pc.binary_join_element_wise(_large("["), joined, _large("]"), _large(""))
-    position = pd.Index(rows[starts]).get_indexer(held.index)
+    position = pd.Index(rows).get_indexer(held.index)
     if (position < 0).any():  # a held row without a failure: not from split_batch
         return one_by_one()
     return lists.take(pa.array(position)).to_pylist()

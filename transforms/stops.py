@@ -43,8 +43,14 @@ Read = tuple[pd.Series, list[pd.DataFrame], pd.DataFrame | None]
 
 
 def _text(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
-    return (clean_text(raw[field]) if field in raw.columns
-            else pd.Series(None, index=raw.index, dtype="str"), [], None)  # an optional field not mapped
+    return clean_text(raw[field]), [], None
+
+
+def _optional_text(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
+    """Not mapped (not extracted): an all-blank column."""
+    if field not in raw.columns:
+        return pd.Series(None, index=raw.index, dtype="str"), [], None
+    return _text(raw, config, field)
 
 
 def _required_text(raw: pd.DataFrame, config: SchemeConfig, field: str) -> Read:
@@ -105,7 +111,7 @@ def _field_readers() -> dict[str, Callable[[pd.DataFrame, SchemeConfig, str], Re
     readers = {field: _text for field in TEXT_FIELDS}
     readers.update(stop_ref=_required_text, pnc_id=_pnc_id, postcode=_postcode, drug_name=_lower_text,
                    drug_class=_drug_class, quantity_unit=_lower_text)
-    readers.update({field: _text for field in OPTIONAL_STOP_FIELDS})
+    readers.update({field: _optional_text for field in OPTIONAL_STOP_FIELDS})
     readers.update(stop_time=_utc_time, last_modified=_utc_time, date_of_birth=_date,
                    quantity=_quantity_field, offence=_offence)
     return readers

@@ -72,12 +72,10 @@ def _text_bytes(strings: pa.ChunkedArray) -> int:
 
 def normalise_postcodes(values: pd.Series) -> pd.Series:
     """Upper case, one space before the inward code (RG14 5AB)."""
-    compact = drop_whitespace(clean_text(values)).str.upper()
+    compact = drop_whitespace(clean_text(values)).str.upper()  # a "str" column: Arrow strings
     strings = arrow_text(compact)
-    if strings is None:
-        spaced = compact.str[:-3] + " " + compact.str[-3:]
-        return spaced.where(compact.str.len() > 3, compact)
-    # the same as the pandas form above, in Arrow kernels (slices count characters, as pandas does)
+    # `compact.str[:-3] + " " + compact.str[-3:]` where longer than 3, in Arrow kernels (slices
+    # count characters, as pandas does; tests/test_vectorised_checks.py)
     spaced = pc.binary_join_element_wise(pc.utf8_slice_codeunits(strings, 0, -3),
                                          pc.utf8_slice_codeunits(strings, -3, 2**31 - 1),
                                          pa.scalar(" ", strings.type))

@@ -248,12 +248,8 @@ def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) 
     rows = failures["row"].to_numpy()
     bad = _rows_mask(raw.index, rows)
     quarantined = keep_rows(raw, bad).copy()
-    # the failures are in row order: each bad row's reasons are one run of them
-    new_run = np.ones(len(rows), dtype=bool)
-    new_run[1:] = rows[1:] != rows[:-1]
-    starts = np.flatnonzero(new_run)
-    ends = np.append(starts[1:], len(rows))[:len(starts)]
-    at = pd.Index(rows[starts]).get_indexer(quarantined.index)
+    labels, starts, ends = row_runs(rows)
+    at = pd.Index(labels).get_indexer(quarantined.index)
     fields = [c for c in failures.columns if c != "row"]
     columns = [_python_values(failures[c]) for c in fields]
     with gc_paused():  # a dict per failure and a list per bad row: only they are touched one by one
@@ -262,8 +258,17 @@ def split_batch(raw: pd.DataFrame, typed: pd.DataFrame, failures: pd.DataFrame) 
         else:
             entries = [dict(zip(fields, values)) for values in zip(*columns)]
         quarantined["reasons"] = [entries[a:b] for a, b in zip(starts[at].tolist(), ends[at].tolist())]
-    valid = keep_rows(typed, ~(bad if typed.index.equals(raw.index) else _rows_mask(typed.index, rows)))
+    valid = keep_rows(typed, ~_rows_mask(typed.index, rows))
     return SplitBatch(valid=valid, quarantined=quarantined, failures=failures.reset_index(drop=True))
+
+
+def row_runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Failures sorted by row hold each bad row's failures as one run: the rows, and where each
+    run starts and ends."""
+    new_run = np.ones(len(rows), dtype=bool)
+    new_run[1:] = rows[1:] != rows[:-1]
+    starts = np.flatnonzero(new_run)
+    return rows[starts], starts, np.append(starts[1:], len(rows))[:len(starts)]
 
 
 def _rows_mask(index: pd.Index, rows: np.ndarray) -> np.ndarray:
