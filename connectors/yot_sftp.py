@@ -26,6 +26,8 @@ from pathlib import Path
 import paramiko
 from paramiko.ssh_exception import NoValidConnectionsError
 
+from connectors.writeback import Writeback
+
 log = logging.getLogger(__name__)
 
 _TEMPORARY = (".part", ".tmp", ".partial", ".filepart")
@@ -384,7 +386,8 @@ class CaseloadDrop:
 
     def fetch(self, remote: RemoteFile, dest: Path, *, expected_sha256: str | None = None,
               resume: bool = False) -> FetchedFile:
-        """Stream to `dest` via a temporary name, hashing on the way; rename only when complete
+        """Stream to `dest` via a temporary name, hashing and starting its disk write on the way
+        (`Writeback`, so the fsync before the rename is short); rename only when complete
         (and, when the YOT sent one, its checksum agrees).
 
         With `resume`, a partial download left by an earlier attempt is continued from where it
@@ -404,10 +407,12 @@ class CaseloadDrop:
                 source.MAX_REQUEST_SIZE = _READ_REQUEST
                 out.seek(start)
                 out.truncate()
+                writeback = Writeback(out)
                 for chunk in _stream(source, remote.size, start):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
+                    writeback.wrote(len(chunk))
                 out.flush()
                 os.fsync(out.fileno())
                 grew = received == remote.size and _has_more(source, remote.size)
