@@ -364,8 +364,8 @@ class StateStore:
                                                   & (check_results.c.source == source)))
         if failures.empty:
             return
-        per_check = failures.assign(field=failures["field"].fillna("")).groupby(
-            ["field", "check"], sort=True)["row"].nunique()
+        from transforms.check_counts import rows_per_check  # pandas: not loaded where DAGs are parsed
+        per_check = rows_per_check(failures)
         conn.execute(check_results.insert(), [
             {"run_id": run_id, "source": source, "field": field, "check": check[:300], "rows": int(n)}
             for (field, check), n in per_check.items()])

@@ -32,10 +32,12 @@ from transforms.matching import match_people
 from transforms.quarantine_records import quarantine_rows
 from transforms.review import ReviewError, apply_reviews, latest_decisions, read_match_reviews
 from transforms.stops import validate_stops as split_stops
-from transforms.validation import BatchRejected, describe_reasons
+from transforms.check_counts import summarise_failures
+from transforms.validation import BatchRejected
 
 log = logging.getLogger(__name__)
 RECORDS_SOURCE = "records_system"
+_KEYS_LOGGED = 20  # a bad night quarantines thousands; the quarantine list has them all
 WATERMARK = "records_system.last_modified"
 
 
@@ -141,10 +143,19 @@ def validate_stops(res: Resources, run: NightlyRun) -> dict:
         quarantine.mark_processed(conn, RECORDS_SOURCE, keys.loc[valid.index], run.run_id)
         res.state.record_counts(conn, run.run_id, "validate", {RECORDS_SOURCE: counts})
         res.state.record_check_failures(conn, run.run_id, RECORDS_SOURCE, batch.failures)
-    for idx in batch.quarantined.index:
-        log.warning("stop %s quarantined: %s", batch.quarantined.at[idx, "stop_ref"],
-                    describe_reasons(batch.quarantined.at[idx, "reasons"]))
+    _log_quarantined(RECORDS_SOURCE, "stop", batch, keys.loc[batch.quarantined.index])
     return counts
+
+
+def _log_quarantined(source: str, what: str, batch, keys: pd.Series) -> None:
+    """One warning per batch: rows failing each check and the first keys (ids, never values); the
+    quarantine list has every row with its reasons."""
+    if batch.quarantined.empty:
+        return
+    more = " ..." if len(keys) > _KEYS_LOGGED else ""
+    log.warning("%s: %d %s(s) quarantined: %s. Keys: %s%s. Every one with its reasons: "
+                "diversion-sync quarantine list --source %s", source, len(batch.quarantined), what,
+                summarise_failures(batch.failures), ", ".join(keys.head(_KEYS_LOGGED)), more, source)
 
 
 def decide_referrals(res: Resources, run: NightlyRun) -> dict:
@@ -447,6 +458,7 @@ def validate_caseloads(res: Resources, run: NightlyRun) -> dict:
                 "sha256": info["sha256"], "rows": len(valid), "run_id": run.run_id}])
             res.state.record_counts(conn, run.run_id, "validate", {source: batch.counts})
             res.state.record_check_failures(conn, run.run_id, source, batch.failures)
+        _log_quarantined(source, "caseload row", batch, keys)
         _archive_on_server(res, run, yot_id, [info["file"], info.get("companion")])
     return counts | _validate_released_caseload_rows(res, run)
 

@@ -1,7 +1,8 @@
 """The stop record contract: what a validated stop from the records system looks like.
 
 Static checks (published code lists, formats) live on the model; checks that depend on the
-scheme configuration (areas, the drug reference table) are added by `stop_schema`.
+scheme configuration (areas, the drug reference table, the time zone that decides a stop's day
+and so a child's age at it) are added by `stop_schema`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from schemas.config import SchemeConfig
 from schemas.identifiers import PNC_PATTERN, POSTCODE_PATTERN, pnc_ids_valid
 from transforms.text import map_values
 from transforms.derivations import derived
+from transforms.stop_days import age_on, local_stop_day
 
 UTC_TIME = Annotated[pd.DatetimeTZDtype, "us", "UTC"]
 
@@ -55,20 +57,6 @@ class StopRecord(pa.DataFrameModel):
     def pnc_check_letter(cls, pnc: Series[str]) -> Series[bool]:
         return pnc.isna() | pnc_ids_valid(pnc)
 
-    @pa.dataframe_check(name="date of birth before the stop")
-    def dob_before_stop(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["date_of_birth"].isna() | (df["date_of_birth"] < _stop_day(df))
-
-    @pa.dataframe_check(name="age at the stop is at most 110")
-    def age_plausible(cls, df: pd.DataFrame) -> Series[bool]:
-        age = _age_at_stop(df)
-        return age.isna() | (age <= 110)
-
-    @pa.dataframe_check(name="age at the stop is 10 or over (age of criminal responsibility)")
-    def age_of_responsibility(cls, df: pd.DataFrame) -> Series[bool]:
-        age = _age_at_stop(df)
-        return age.isna() | (age >= 10) | (df["date_of_birth"] >= _stop_day(df))
-
     @pa.dataframe_check(name="date of birth present for a drugs stop")
     def dob_for_drug_stop(cls, df: pd.DataFrame) -> Series[bool]:
         return df["date_of_birth"].notna() | ~_is_drug_find(df)
@@ -86,24 +74,14 @@ class StopRecord(pa.DataFrameModel):
         coerce = False
 
 
-def _stop_day(df: pd.DataFrame) -> pd.Series:
-    """The local (London) day of each stop, as midnight; several row checks need it."""
-    return derived(df, "stop day", lambda df: df["stop_time"].dt.tz_convert("Europe/London")
-                   .dt.tz_localize(None).dt.normalize())
+def _stop_day(df: pd.DataFrame, timezone: str) -> pd.Series:
+    """The local day of each stop, as midnight; several row checks need it."""
+    return derived(df, f"stop day in {timezone}", lambda df: local_stop_day(df["stop_time"], timezone))
 
 
-def _age_at_stop(df: pd.DataFrame) -> pd.Series:
-    """Whole years between date of birth and the (local) day of the stop; NaN without a birth date."""
-    return derived(df, "age at stop", _work_out_age)
-
-
-def _work_out_age(df: pd.DataFrame) -> pd.Series:
-    """As yyyymmdd numbers the difference floored to ten thousands is the difference in years, less
-    one when the birthday is still to come that year."""
-    dob, day = df["date_of_birth"], _stop_day(df)
-    born = dob.dt.year * 10_000 + dob.dt.month * 100 + dob.dt.day
-    on = day.dt.year * 10_000 + day.dt.month * 100 + day.dt.day
-    return (on - born) // 10_000
+def _age_at_stop(df: pd.DataFrame, timezone: str) -> pd.Series:
+    """Whole years between date of birth and the local day of the stop; NaN without a birth date."""
+    return derived(df, f"age at stop in {timezone}", lambda df: age_on(df["date_of_birth"], _stop_day(df, timezone)))
 
 
 def _is_drug_find(df: pd.DataFrame) -> pd.Series:
@@ -111,10 +89,23 @@ def _is_drug_find(df: pd.DataFrame) -> pd.Series:
 
 
 def stop_schema(config: SchemeConfig) -> pa.DataFrameSchema:
-    """The stop contract with the scheme's areas and drug reference table as checks."""
+    """The stop contract with the scheme's areas, drug reference table and time zone (the day of a
+    stop, and so a child's age at it, is the scheme's local day) as checks."""
     drugs = config.eligibility.drugs
     units = list(config.eligibility.units)
+    timezone = config.scheme.timezone
     base = StopRecord.to_schema()
+
+    def dob_before_stop(df: pd.DataFrame) -> pd.Series:
+        return df["date_of_birth"].isna() | (df["date_of_birth"] < _stop_day(df, timezone))
+
+    def age_plausible(df: pd.DataFrame) -> pd.Series:
+        age = _age_at_stop(df, timezone)
+        return age.isna() | (age <= 110)
+
+    def age_of_responsibility(df: pd.DataFrame) -> pd.Series:
+        age = _age_at_stop(df, timezone)
+        return age.isna() | (age >= 10) | (df["date_of_birth"] >= _stop_day(df, timezone))
 
     def drug_known(df: pd.DataFrame) -> pd.Series:
         return df["drug_name"].isna() | df["drug_name"].isin(list(drugs))
@@ -124,7 +115,7 @@ def stop_schema(config: SchemeConfig) -> pa.DataFrameSchema:
         # compared as midnight timestamps (no Python date per row): the same order as the dates
         since = map_values(df["drug_name"], {n: pd.Timestamp(d.class_since) for n, d in drugs.items()
                                              if d.class_since is not None}).astype("datetime64[us]")
-        controlled_then = since.isna() | (_stop_day(df) >= since)
+        controlled_then = since.isna() | (_stop_day(df, timezone) >= since)
         return (df["drug_class"].isna() | expected.isna() | (df["drug_class"] == expected)
                 | ~controlled_then.astype(bool))
 
@@ -135,6 +126,9 @@ def stop_schema(config: SchemeConfig) -> pa.DataFrameSchema:
     columns["quantity_unit"] = columns["quantity_unit"].set_checks(
         [pa.Check.isin(units, name="quantity unit is allowed", error="quantity unit is allowed")])
     checks = list(base.checks) + [
+        pa.Check(dob_before_stop, name="date of birth before the stop"),
+        pa.Check(age_plausible, name="age at the stop is at most 110"),
+        pa.Check(age_of_responsibility, name="age at the stop is 10 or over (age of criminal responsibility)"),
         pa.Check(drug_known, name="drug is in the reference table"),
         pa.Check(class_consistent, name="drug class matches the reference table"),
     ]

@@ -74,7 +74,7 @@ def test_assess_engagement_frame_marks_non_engagement():
 
 def test_clock_change_nights_count_deadlines_from_the_local_day():
     """A stop at 00:30 BST on the night the clocks go back is a Sunday-25-October referral."""
-    from transforms.eligibility import local_stop_day
+    from transforms.stop_days import local_stop_day
     stop_times = pd.Series(pd.to_datetime([
         "2026-10-24T22:30:00Z",  # 23:30 BST, Saturday 24 October
         "2026-10-24T23:30:00Z",  # 00:30 BST, Sunday 25 October (clocks go back at 02:00 BST)

@@ -92,6 +92,22 @@ def test_stop_check(field, check, fails, passes):
     assert list(batch.valid["stop_ref"]) == ["PASS"]
 
 
+def test_the_schemes_time_zone_decides_the_day_of_a_stop_and_so_the_age():
+    """Both children turn 10 on 1 July. 23:30 UTC on 30 June is 1 July in London, still 30 June in
+    UTC; 04:30 UTC on 1 July is 1 July in London and UTC, still 30 June in Chicago."""
+    rows = raw_frame(raw_stop(stop_ref="LATE", stop_time="2026-06-30T23:30:00+00:00", date_of_birth="2016-07-01"),
+                     raw_stop(stop_ref="EARLY", stop_time="2026-07-01T04:30:00+00:00", date_of_birth="2016-07-01"))
+    held = {}
+    for zone in ("Europe/London", "UTC", "America/Chicago"):
+        config = CONFIG.model_copy(update={"scheme": CONFIG.scheme.model_copy(update={"timezone": zone})})
+        batch = validate_stops(rows, config)
+        held[zone] = set(batch.quarantined["stop_ref"])
+        for ref in held[zone]:
+            assert _reasons(batch, "stop_ref", ref) == [
+                (None, "age at the stop is 10 or over (age of criminal responsibility)")]
+    assert held == {"Europe/London": set(), "UTC": {"LATE"}, "America/Chicago": {"LATE", "EARLY"}}
+
+
 def test_stop_ref_must_be_unique():
     batch = validate_stops(raw_frame(raw_stop(stop_ref="SS1"), raw_stop(stop_ref="SS1", quantity="3"),
                                      raw_stop(stop_ref="SS2")), CONFIG)

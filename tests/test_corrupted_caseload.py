@@ -5,6 +5,7 @@ other YOTs' files are processed."""
 import csv
 import io
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def _csv(header: list[str], rows: list[dict], sep: str = ",") -> str:
     return out.getvalue()
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelno, record.getMessage()))
+
+
 @pytest.fixture(scope="module")
 def night():
     with DemoStack(Path(tempfile.mkdtemp(prefix="diversion-corrupt-"))) as stack:
@@ -56,8 +66,13 @@ def night():
         other.write_text(_csv(*_rows(other), sep=";"), encoding="utf-8")
         res = stack.resources()
         sent_before = len(stack.mail.messages())
-        summary = run_night(res, NightlyRun.plan("corrupt-1", stack.night, cfg.scheme.timezone, root=stack.data_dir))
-        yield {"stack": stack, "res": res, "summary": summary, "good": good, "rows": rows,
+        logged = _Collect()
+        logging.getLogger("pipeline").addHandler(logged)
+        try:
+            summary = run_night(res, NightlyRun.plan("corrupt-1", stack.night, cfg.scheme.timezone, root=stack.data_dir))
+        finally:
+            logging.getLogger("pipeline").removeHandler(logged)
+        yield {"stack": stack, "res": res, "summary": summary, "good": good, "rows": rows, "log": logged.lines,
                "last_line": len(rows) + 1, "mail": stack.mail.messages()[sent_before:], "file": path.name, "other": other.name}
 
 
@@ -86,6 +101,17 @@ def test_every_bad_row_is_quarantined_with_its_reason(night):
     assert len(reasons) == 6
     for record in held["record"]:  # the original values are kept for the person who fixes them
         assert json.loads(record)["case_id"]
+
+
+def test_the_log_says_once_which_checks_failed_and_which_lines_without_their_values(night):
+    said = [text for level, text in night["log"] if f"caseload:{CORRUPTED}: " in text and "quarantined" in text]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"caseload:{CORRUPTED}: 6 caseload row(s) quarantined: ")
+    assert "case_id: duplicate (must be unique) (2)" in said[0]
+    assert "status: status is a known caseload status (1)" in said[0]
+    assert f"{night['file']}:3" in said[0] and f"quarantine list --source caseload:{CORRUPTED}" in said[0]
+    for _, text in night["log"]:
+        assert "Chlo" not in text and "Pending review" not in text and "31/02/2026" not in text
 
 
 def test_counts_reconcile(night):

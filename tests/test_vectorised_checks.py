@@ -196,10 +196,10 @@ def test_age_at_stop_is_the_calendar_difference():
                                                     dtype="datetime64[us]"),
                           "stop_time": pd.array(stops + [stops[0], pd.Timestamp("2026-02-28T23:30", tz="UTC")],
                                                 dtype="datetime64[us, UTC]")}, index=range(7, 7 + len(births) + 2))
-    dob, day = frame["date_of_birth"], _stop_day(frame)
+    dob, day = frame["date_of_birth"], _stop_day(frame, "Europe/London")
     expected = [None if pd.isna(b) else d.year - b.year - ((d.month, d.day) < (b.month, b.day))
                 for b, d in zip(dob, day)]
-    got = _age_at_stop(frame)
+    got = _age_at_stop(frame, "Europe/London")
     assert [None if pd.isna(a) else int(a) for a in got] == expected
     assert got.iloc[-1] == 17 and got.index.equals(frame.index)  # born on 29 February: 18 on 1 March
 

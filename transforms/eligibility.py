@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from schemas.config import SchemeConfig
 from schemas.identifiers import postcode_district
+from transforms.stop_days import age_on, local_stop_day
 
 ELIGIBLE = "eligible"
 NON_ENGAGEMENT_STATES = ("declined", "did_not_engage", "no_yot_record", "no_first_contact",
@@ -26,18 +27,6 @@ REASONS = {
     "quantity_missing": "No quantity recorded",
     "previous_non_engagement": "A previous diversion ended in non-engagement",
 }
-
-
-def age_on(dob: pd.Series, day: pd.Series) -> pd.Series:
-    """Whole years of age on `day` (a birthday counts on the day itself, 29 Feb on 1 Mar)."""
-    years = day.dt.year - dob.dt.year
-    before_birthday = (day.dt.month < dob.dt.month) | (
-        (day.dt.month == dob.dt.month) & (day.dt.day < dob.dt.day))
-    return years - before_birthday.astype("int64")
-
-
-def local_stop_day(stop_time: pd.Series, timezone: str) -> pd.Series:
-    return stop_time.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
 
 
 def decide_eligibility(stops: pd.DataFrame, history: pd.DataFrame,
