@@ -18,8 +18,19 @@ from sqlalchemy.engine import Connection, Engine
 
 if TYPE_CHECKING:
     import pandas as pd
+    from alembic.config import Config
 
 metadata = sa.MetaData()
+# Alembic's own table, named for us: the state database may share a database with Airflow's, and
+# Airflow keeps its migrations in `alembic_version`.
+VERSION_TABLE = "diversion_sync_schema_version"
+_MIGRATIONS = Path(__file__).with_name("state_migrations")
+_BASELINE = "0001"
+_MIGRATION_LOCK = 0x64697673  # PostgreSQL advisory lock key: one migrator at a time
+
+
+class StateSchemaError(RuntimeError):
+    """The state database's schema is not one the migrations know: nothing was changed."""
 
 
 def _person_columns() -> list[sa.Column]:
@@ -325,8 +336,32 @@ class StateStore:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
-    def create_all(self) -> None:
-        metadata.create_all(self.engine)
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision (an empty database gets every table); returns it.
+
+        Every step of the night starts here, so a new release's schema changes are applied by the
+        first task that runs them, once: later calls find the newest revision and change nothing.
+        A database made before migrations began is stamped as the baseline when it matches it.
+        """
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = migrations_config()
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.begin() as conn:
+            if _revision(conn) == head:
+                return head
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            elif conn.dialect.name == "sqlite":  # the write lock now, and the DDL inside the transaction
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            config.attributes["connection"] = conn
+            if _revision(conn) is None and _has_tables(conn):
+                _check_matches_baseline(conn)
+                command.stamp(config, _BASELINE)
+            command.upgrade(config, "head")
+            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -375,6 +410,87 @@ class StateStore:
         conn.execute(processing_log.insert().values(
             operation=operation, actor=actor, subject=subject, purpose=purpose, run_id=run_id,
             recipients=json.dumps(list(recipients)) if recipients else None))
+
+
+def migrations_config() -> "Config":
+    """Alembic's configuration for the state database's migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def _revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def _has_tables(conn: Connection) -> bool:
+    return bool(set(sa.inspect(conn).get_table_names()) & set(metadata.tables))
+
+
+def _check_matches_baseline(conn: Connection) -> None:
+    """A database from before migrations must be the baseline's schema exactly (it is the schema
+    `create_all` made then); anything else is refused, naming the differences, before any change."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    baseline = _baseline_metadata()
+    ours = set(baseline.tables)
+
+    def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+        if type_ == "schema":
+            return True
+        return (name if type_ == "table" else parent_names.get("table_name")) in ours  # not Airflow's
+
+    # tables, columns, nullability and indexes; not types, which each dialect reflects its own way
+    differences = compare_metadata(MigrationContext.configure(conn, opts={
+        "compare_type": False, "include_name": include_name}), baseline)
+    if differences:
+        shown = "; ".join(_describe(d) for d in differences[:10])
+        more = f" and {len(differences) - 10} more" if len(differences) > 10 else ""
+        raise StateSchemaError(
+            f"the state database {conn.engine.url.render_as_string(hide_password=True)} has tables "
+            f"but no schema revision, and they differ from the first revision ({_BASELINE}): {shown}{more}. "
+            "It was made by an older diversion-sync; nothing was changed. Bring it to that schema "
+            "(or restore it into a fresh database) and run again.")
+
+
+def _baseline_metadata() -> sa.MetaData:
+    """The baseline revision's tables, by running it against an empty in-memory database."""
+    import importlib.util
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    spec = importlib.util.spec_from_file_location("baseline", next(_MIGRATIONS.glob(f"versions/{_BASELINE}_*.py")))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        with Operations.context(MigrationContext.configure(conn)):
+            module.upgrade()
+        found = sa.MetaData()
+        found.reflect(conn)
+    return found
+
+
+_DIFFERENCES = {"add_table": "missing table", "remove_table": "unexpected table",
+                "add_column": "missing column", "remove_column": "unexpected column",
+                "add_index": "missing index", "remove_index": "unexpected index",
+                "modify_nullable": "nullability differs for"}
+
+
+def _describe(difference: Any) -> str:
+    """One of alembic's compare_metadata differences in words ('add' is what the database lacks)."""
+    if isinstance(difference, list):  # a column's modifications come together
+        return ", ".join(_describe(d) for d in difference)
+    kind = difference[0]
+    if kind in ("add_column", "remove_column"):
+        what = f"{difference[2]}.{difference[3].name}"
+    elif kind.startswith("modify_"):
+        what = f"{difference[2]}.{difference[3]}"
+    else:
+        what = getattr(difference[1], "name", "")
+    return f"{_DIFFERENCES.get(kind, kind.replace('_', ' '))} {what}".strip()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -30,8 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     resend.add_argument("--reason", required=True, help="why (goes in the disclosure log)")
     resend.add_argument("--to", nargs="+", help="other recipients (default: the original ones)")
     resend.add_argument("--smtp-conn-id", help="Airflow SMTP connection (default: the scheme's)")
+    upgrade = sub.add_parser("upgrade-state", help="apply the state database's schema migrations now "
+                                                   "(every night's first step does it too)")
+    upgrade.add_argument("--state-url", required=True, help="SQLAlchemy URL of the state database")
     _add_quarantine_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "upgrade-state":
+        from connectors.state_db import StateSchemaError
+        try:
+            print(f"state database at schema revision {StateStore(args.state_url).migrate()}")
+        except StateSchemaError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return 0
     if args.command == "quarantine":
         return _quarantine_command(args)
     if args.command == "resend-report":
@@ -97,7 +108,7 @@ def _quarantine_command(args: argparse.Namespace) -> int:
     from pipeline import quarantine
     from transforms.validation import describe_reasons
     state = StateStore(args.state_url)
-    state.create_all()
+    state.migrate()
     if args.action == "list":
         rows = quarantine.held_rows(state, args.source, None if args.status == "all" else args.status)
         for row in rows.itertuples():

@@ -46,7 +46,7 @@ def expired_staging(data_dir: Path, before: date, staging_url: str | None = None
 
 def purge_expired(state: StateStore, data_dir: Path, retention: Retention, today: date,
                   actor: str = "diversion-sync (retention)", staging_url: str | None = None) -> dict:
-    state.create_all()
+    state.migrate()
     staging_before = today - timedelta(days=retention.staging_days)
     quarantine_before = today - timedelta(days=retention.quarantine_days)
     folders = expired_staging(data_dir, staging_before, staging_url)

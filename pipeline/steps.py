@@ -88,7 +88,7 @@ def start_run(res: Resources, run: NightlyRun, run_type: str = "scheduled") -> d
     """Register the run; a re-run of the same run id keeps its row (and any digest that covered it)."""
     if run_type not in RUN_TYPES:
         raise ValueError(f"unknown run type {run_type!r}")
-    res.state.create_all()
+    res.state.migrate()
     with res.state.transaction() as conn:
         res.state.upsert(conn, db.runs, [{
             "run_id": run.run_id, "night": run.night, "window_start": run.window_start,

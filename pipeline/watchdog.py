@@ -13,7 +13,7 @@ from connectors.state_db import StateStore
 def night_status(state: StateStore, night: date) -> dict:
     """The night's newest run, whether any run of it succeeded, and which steps failed."""
     r, s = db.runs, db.run_steps
-    state.create_all()
+    state.migrate()
     with state.engine.connect() as conn:
         runs = conn.execute(sa.select(r.c.run_id, r.c.status).where(r.c.night == night)
                             .order_by(r.c.started_at.desc(), r.c.run_id.desc())).all()

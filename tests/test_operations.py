@@ -19,7 +19,7 @@ TODAY = date(2026, 11, 25)
 @pytest.fixture
 def state(tmp_path):
     store = db.StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    store.create_all()
+    store.migrate()
     return store
 
 

@@ -109,7 +109,7 @@ def exchange(sshd, sftp_endpoint, tmp_path):
         res = Resources(config=config, state=StateStore(f"sqlite:///{tmp_path / 'state.db'}"),
                         records=None, open_sftp=lambda yot_id: open_sftp(chosen[yot_id]), mailer=None,
                         data_dir=tmp_path / "data")
-        res.state.create_all()
+        res.state.migrate()
         ex = Exchange(res, sshd.sftp_root, chosen, sftp_endpoint)
         for yot_id in yots:
             ex.folder(yot_id)
@@ -178,7 +178,7 @@ def test_happy_path_for_several_yots_each_with_its_own_account(yot_sshd, tmp_pat
     res = Resources(config=config, state=StateStore(f"sqlite:///{tmp_path / 'state.db'}"), records=None,
                     open_sftp=lambda yot_id: open_sftp(yot_sshd.endpoint(yot_id)), mailer=None,
                     data_dir=tmp_path / "data")
-    res.state.create_all()
+    res.state.migrate()
     ex = Exchange(res, yot_sshd.chroot_root, {}, None)
     sent = {}
     for yot_id in ("reading", "oxfordshire"):
