@@ -339,12 +339,12 @@ class StateStore:
     def migrate(self) -> str:
         """Bring the schema to the newest revision (an empty database gets every table); returns it.
 
-        Every step of the night starts here, so a new release's schema changes are applied by the
-        first task that runs them, once: later calls find the newest revision and change nothing.
+        The night's first step, the watchdog, retention and the CLI start here, so a new release's
+        schema changes are applied by whichever runs first, once: later calls find the newest
+        revision and change nothing.
         A database made before migrations began is stamped as the baseline when it matches it.
         """
         from alembic import command
-        from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         config = migrations_config()
@@ -361,7 +361,7 @@ class StateStore:
                 _check_matches_baseline(conn)
                 command.stamp(config, _BASELINE)
             command.upgrade(config, "head")
-            return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            return _revision(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
