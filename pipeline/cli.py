@@ -32,11 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     resend.add_argument("--smtp-conn-id", help="Airflow SMTP connection (default: the scheme's)")
     upgrade = sub.add_parser("upgrade-state", help="apply the state database's schema migrations now "
                                                    "(every night's first step does it too)")
-    upgrade.add_argument("--state-url", required=True, help="SQLAlchemy URL of the state database")
+    target = upgrade.add_mutually_exclusive_group(required=True)
+    target.add_argument("--state-url", help="SQLAlchemy URL of the state database")
+    target.add_argument("--from-airflow", action="store_true",
+                        help="the state database of the scheme's Airflow connection (connections.state_database)")
     _add_quarantine_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "upgrade-state":
         from connectors.state_db import StateSchemaError
+        if args.from_airflow:
+            from pipeline.resources import state_url_from_airflow
+            args.state_url = state_url_from_airflow(load_config().connections.state_database)
         try:
             print(f"state database at schema revision {StateStore(args.state_url).migrate()}")
         except StateSchemaError as exc:

@@ -104,3 +104,19 @@ def test_the_cli_upgrades_or_says_why_not(tmp_path, capsys):
         conn.execute(sa.text("DROP TABLE match_reviews"))
     assert main(["upgrade-state", "--state-url", str(other.engine.url)]) == 2
     assert "missing table match_reviews" in capsys.readouterr().err
+
+
+def test_the_cli_finds_the_state_database_through_the_airflow_connection(postgres_database, monkeypatch, capsys):
+    """As docker-compose's airflow-init runs it: the password comes from the connection only."""
+    import json
+
+    from pipeline.cli import main
+    from schemas.config import load_config
+    conn_id = load_config().connections.state_database
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
+        "conn_type": "postgres", "host": postgres_database["host"], "port": postgres_database["port"],
+        "login": postgres_database["user"], "schema": postgres_database["dbname"]}))
+    assert main(["upgrade-state", "--from-airflow"]) == 0
+    assert "state database at schema revision" in capsys.readouterr().out
+    url = f"postgresql+psycopg://{postgres_database['user']}@{postgres_database['host']}:{postgres_database['port']}/{postgres_database['dbname']}"
+    assert _differences(StateStore(url)) == []
