@@ -153,9 +153,9 @@ def _log_quarantined(source: str, what: str, batch, keys: pd.Series) -> None:
     if batch.quarantined.empty:
         return
     more = " ..." if len(keys) > _KEYS_LOGGED else ""
-    log.warning("%s: %d %s(s) quarantined: %s. Keys: %s%s. Every one with its reasons: "
-                "diversion-sync quarantine list --source %s", source, len(batch.quarantined), what,
-                summarise_failures(batch.failures), ", ".join(keys.head(_KEYS_LOGGED)), more, source)
+    log.warning("%s: %d %s(s) quarantined: %s. Keys: %s%s. Every one with its reasons: diversion-sync "
+                "quarantine list --state-url <state database> --source %s", source, len(batch.quarantined),
+                what, summarise_failures(batch.failures), ", ".join(keys.head(_KEYS_LOGGED)), more, source)
 
 
 def decide_referrals(res: Resources, run: NightlyRun) -> dict:

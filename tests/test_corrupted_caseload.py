@@ -109,7 +109,7 @@ def test_the_log_says_once_which_checks_failed_and_which_lines_without_their_val
     assert said[0].startswith(f"caseload:{CORRUPTED}: 6 caseload row(s) quarantined: ")
     assert "case_id: duplicate (must be unique) (2)" in said[0]
     assert "status: status is a known caseload status (1)" in said[0]
-    assert f"{night['file']}:3" in said[0] and f"quarantine list --source caseload:{CORRUPTED}" in said[0]
+    assert f"{night['file']}:3" in said[0] and f"--source caseload:{CORRUPTED}" in said[0]
     for _, text in night["log"]:
         assert "Chlo" not in text and "Pending review" not in text and "31/02/2026" not in text
 
