@@ -3,6 +3,8 @@ quarantine, processed files, disclosures and a summary of every run.
 
 SQLAlchemy Core, so the same code runs on a SQLite file (default) and PostgreSQL (by URL). Every
 write is an UPSERT on a natural key, so re-running a night leaves the same rows and no duplicates.
+The tables below are what the code expects; the database gets them from the migrations in
+`state_migrations/` (`StateStore.migrate`), and a test fails while the two disagree.
 """
 from __future__ import annotations
 
