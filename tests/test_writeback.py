@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import sys
 
-import pytest
-
 from connectors import writeback
 from connectors.writeback import Writeback
 
 KIB = 1024
 
 
-def test_the_kernel_call_is_found_on_linux():
-    if not sys.platform.startswith("linux"):
-        pytest.skip("sync_file_range is Linux's")
+def test_the_kernel_call_is_found():
+    """The project runs on Linux (Debian 12, as CI): without the call the head start is silently lost."""
+    assert sys.platform.startswith("linux")
     assert writeback.start_writing is not None
 
 
@@ -24,8 +22,6 @@ def test_the_real_call_is_accepted_for_a_written_file(tmp_path):
     with open(path, "wb") as out:
         out.write(b"x" * 300 * KIB)
         out.flush()
-        if writeback.start_writing is None:
-            pytest.skip("no sync_file_range here")
         assert writeback.start_writing(out.fileno(), 0, 300 * KIB, 2) == 0
 
 
