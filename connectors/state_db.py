@@ -459,17 +459,14 @@ def _check_matches_baseline(conn: Connection) -> None:
 
 def _baseline_metadata() -> sa.MetaData:
     """The baseline revision's tables, by running it against an empty in-memory database."""
-    import importlib.util
-
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
-    spec = importlib.util.spec_from_file_location("baseline", next(_MIGRATIONS.glob(f"versions/{_BASELINE}_*.py")))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from alembic.script import ScriptDirectory
+    baseline = ScriptDirectory.from_config(migrations_config()).get_revision(_BASELINE).module
     engine = sa.create_engine("sqlite://")
     with engine.begin() as conn:
         with Operations.context(MigrationContext.configure(conn)):
-            module.upgrade()
+            baseline.upgrade()
         found = sa.MetaData()
         found.reflect(conn)
     return found

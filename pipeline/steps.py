@@ -33,7 +33,7 @@ from transforms.quarantine_records import quarantine_rows
 from transforms.review import ReviewError, apply_reviews, latest_decisions, read_match_reviews
 from transforms.stops import validate_stops as split_stops
 from transforms.check_counts import summarise_failures
-from transforms.validation import BatchRejected
+from transforms.validation import BatchRejected, SplitBatch
 
 log = logging.getLogger(__name__)
 RECORDS_SOURCE = "records_system"
@@ -147,7 +147,7 @@ def validate_stops(res: Resources, run: NightlyRun) -> dict:
     return counts
 
 
-def _log_quarantined(source: str, what: str, batch, keys: pd.Series) -> None:
+def _log_quarantined(source: str, what: str, batch: SplitBatch, keys: pd.Series) -> None:
     """One warning per batch: rows failing each check and the first keys (ids, never values); the
     quarantine list has every row with its reasons."""
     if batch.quarantined.empty:
